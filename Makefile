@@ -1,0 +1,39 @@
+# img2loc: the two quick-start commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+OUT ?= build
+
+.PHONY: setup setup-dev run test lint clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+# The main job: build an adaptive S2 cell set from the shared Street View photos and draw it.
+run: setup
+	$(BIN)/img2loc cells build $(DATA)/streetview-world/locations.csv \
+		$(DATA)/streetview-us-west/locations.csv $(DATA)/streetview-croatia/locations.csv \
+		--min-samples 10 --max-samples 60 -o $(OUT)/cells.json
+	$(BIN)/img2loc cells show $(OUT)/cells.json -o $(OUT)/cells.png
+
+lint: setup-dev
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_cells.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

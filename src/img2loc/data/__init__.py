@@ -1,0 +1,1 @@
+"""Photo sources, manifests and shards (no torch)."""

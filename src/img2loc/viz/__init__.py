@@ -1,0 +1,1 @@
+"""Pictures: world maps of cells and predictions (matplotlib, offline outlines)."""

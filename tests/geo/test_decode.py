@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from img2loc.geo import CellSet, decode, leaf_distribution, s2
+from img2loc.geo.decode import decode_seed
+
+
+@pytest.fixture
+def tree() -> CellSet:
+    """Root A (level 2) with children A1, A2; A1 has children A1a, A1b; root B alone."""
+    pa = s2.parent_ids(s2.leaf_ids(48.85, 2.35), 2)[0]
+    a_kids = [
+        int(pa) - int(s2.lsb_for_level(2)) + int(s2.lsb_for_level(3)) * (2 * k + 1)
+        for k in range(4)
+    ]
+    a1, a2 = a_kids[0], a_kids[1]
+    a1_kids = [
+        a1 - int(s2.lsb_for_level(3)) + int(s2.lsb_for_level(4)) * (2 * k + 1) for k in range(4)
+    ]
+    pb = s2.parent_ids(s2.leaf_ids(-33.9, 151.2), 2)[0]
+    ids = [int(pa), a1, a2, a1_kids[0], a1_kids[1], int(pb)]
+    cells = CellSet(ids)
+    assert cells.levels.tolist() == [2, 2, 3, 3, 4, 4]
+    return cells
+
+
+def _idx(cells, cid):
+    return int(np.flatnonzero(cells.ids == np.uint64(cid))[0])
+
+
+def _probs(cells, mapping):
+    p = np.zeros(len(cells))
+    for cid, v in mapping.items():
+        p[_idx(cells, cid)] = v
+    return p
+
+
+def test_tree_structure(tree):
+    assert tree.is_leaf.sum() == 4  # A2, A1a, A1b, B
+    assert (tree.parent == -1).sum() == 2
+
+
+def test_seed_rule_deepest_predicted_chain(tree):
+    a, b, a1, a2, a1a, a1b = (int(tree.ids[i]) for i in range(6))
+    # A, A1, A1b predicted: A1b has two predicted ancestors and wins.
+    p = _probs(tree, {a: 0.9, a1: 0.8, a1b: 0.6, a1a: 0.55, b: 0.2})
+    assert decode_seed(p, tree)[0] in (_idx(tree, a1a), _idx(tree, a1b))
+    # A1a and A1b tie on ancestors, same level -> the more probable one.
+    assert decode_seed(p, tree)[0] == _idx(tree, a1b)
+    # A1b predicted without its parent A1: the coarser A1 (1 ancestor) ties with A1b (1) -> A1.
+    p = _probs(tree, {a: 0.9, a1: 0.2, a1b: 0.7, a2: 0.6})
+    got = decode_seed(p, tree)[0]
+    assert got == _idx(tree, a2)  # A2 and A1b both have 1 predicted ancestor; A2 is coarser
+    # Nothing above threshold -> argmax.
+    p = _probs(tree, {b: 0.3, a: 0.1})
+    assert decode_seed(p, tree)[0] == _idx(tree, b)
+
+
+def test_hierarchical_uses_ancestor_products(tree):
+    a, b, a1, a2, a1a, a1b = (int(tree.ids[i]) for i in range(6))
+    # A2 is the most probable leaf alone, but A1a's chain is stronger overall:
+    # A1a: 0.9*0.9*0.7 = 0.567 vs A2: 0.9*0.6 = 0.54 vs B: 0.5.
+    p = _probs(tree, {a: 0.9, a1: 0.9, a1a: 0.7, a1b: 0.1, a2: 0.6, b: 0.5})
+    idx, lat, lon = decode(p, tree, "hierarchical")
+    assert idx[0] == _idx(tree, a1a)
+    assert lat[0] == tree.center_lat[idx[0]] and lon[0] == tree.center_lon[idx[0]]
+    leaves, dist = leaf_distribution(p, tree)
+    assert dist.shape == (1, 4) and dist.sum() == pytest.approx(1)
+    expected = np.array([0.9 * 0.6, 0.9 * 0.9 * 0.7, 0.9 * 0.9 * 0.1, 0.5])
+    order = [_idx(tree, c) for c in (a2, a1a, a1b, b)]
+    got = dist[0][[list(leaves).index(o) for o in order]]
+    assert np.allclose(got, expected / expected.sum())
+
+
+def test_decode_batch_and_errors(tree):
+    p = np.random.default_rng(0).uniform(size=(7, len(tree)))
+    for rule in ("seed", "hierarchical"):
+        idx, lat, lon = decode(p, tree, rule)
+        assert idx.shape == lat.shape == lon.shape == (7,)
+    with pytest.raises(ValueError, match="unknown decoding rule"):
+        decode(p, tree, "nope")
+    with pytest.raises(ValueError, match="shape"):
+        decode(p[:, :3], tree)

@@ -1,0 +1,67 @@
+"""End-to-end: the real `img2loc` console script, run as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = Path(sys.executable).with_name("img2loc")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(EXE), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.mark.parametrize("cmd", [[], ["cells"], ["cells", "build"], ["cells", "show"]])
+def test_help_for_every_command(cmd):
+    out = run(*cmd, "--help").stdout
+    assert "Usage" in out
+
+
+def test_version():
+    assert run("--version").stdout.startswith("img2loc ")
+
+
+def test_cells_build_and_show_on_shared_streetview(shared_streetview, tmp_path):
+    out = tmp_path / "cells.json"
+    proc = run(
+        "cells",
+        "build",
+        *map(str, shared_streetview),
+        "--min-samples",
+        "10",
+        "--max-samples",
+        "60",
+        "-o",
+        str(out),
+    )
+    assert "8825 photos (2402 location groups counted)" in proc.stdout
+    assert "oracle" in proc.stdout and "2500 km" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["format"] == "img2loc-cellset" and len(data["cells"]) > 50
+    png = tmp_path / "cells.png"
+    run("cells", "show", str(out), "-o", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_cells_build_bad_input_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,latitude,longitude\na.jpg,12,200\n")
+    proc = run("cells", "build", str(bad), "-o", str(tmp_path / "c.json"), check=False)
+    assert proc.returncode == 2
+    assert "bad.csv:2" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c.json").exists()
+    proc = run("cells", "show", str(tmp_path / "nope.json"), check=False)
+    assert proc.returncode == 2 and "cells build" in proc.stderr
