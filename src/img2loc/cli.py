@@ -16,6 +16,14 @@ app = typer.Typer(
 )
 cells_app = typer.Typer(help="Build and inspect adaptive S2 cell sets.", no_args_is_help=True)
 app.add_typer(cells_app, name="cells")
+data_app = typer.Typer(
+    help="Build datasets: import photos, write shards, statistics.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+import_app = typer.Typer(
+    help="Import photos from a source into a manifest (Parquet).", no_args_is_help=True
+)
+data_app.add_typer(import_app, name="import")
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -131,6 +139,186 @@ def cells_show(
         raise _fail(str(e)) from None
     plot_cells(cells, output)
     typer.echo(f"wrote {output}")
+
+
+def _write_import(df: object, report: object, output: Path) -> None:
+    from img2loc.data.manifest import ManifestError, write_manifest
+
+    try:
+        vr = write_manifest(df, output)  # type: ignore[arg-type]
+    except ManifestError as e:
+        raise _fail(str(e)) from None
+    skipped = report.to_frame()  # type: ignore[attr-defined]
+    for line in vr.lines():
+        typer.echo(f"  {line}")
+    n = len(df) - len(vr.duplicate_hashes)  # type: ignore[arg-type]
+    typer.echo(f"wrote {output}: {n} photos")
+    if len(skipped):
+        rep = output.with_name(output.stem + ".skipped.csv")
+        skipped.to_csv(rep, index=False)
+        typer.echo(f"{len(skipped)} file(s) not imported, reasons in {rep}:")
+        for f, why in skipped.head(10).itertuples(index=False):
+            typer.echo(f"  {f}: {why}")
+        if len(skipped) > 10:
+            typer.echo(f"  ... and {len(skipped) - 10} more")
+
+
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Manifest to write (.parquet).")]
+
+
+@import_app.command("folder")
+def import_folder_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder searched recursively for photos.")],
+    output: OutputOpt,
+) -> None:
+    """Every JPEG/PNG/HEIC/TIFF/WebP under DIRECTORY, located by its EXIF GPS."""
+    from img2loc.data.sources.folder import import_folder
+
+    try:
+        df, report = import_folder(directory)
+    except FileNotFoundError as e:
+        raise _fail(str(e)) from None
+    _write_import(df, report, output)
+
+
+@import_app.command("csv")
+def import_csv_cmd(
+    table: Annotated[Path, typer.Argument(help="CSV/TSV/Parquet with image + coordinates.")],
+    output: OutputOpt,
+    image_col: Annotated[str | None, typer.Option(help="Image path/URL column.")] = None,
+    lat_col: Annotated[str | None, typer.Option(help="Latitude column.")] = None,
+    lon_col: Annotated[str | None, typer.Option(help="Longitude column.")] = None,
+    key_col: Annotated[str | None, typer.Option(help="Unique id column.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source name (default: folder name).")] = None,
+    image_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder relative image paths start from (default: the table's folder)."),
+    ] = None,
+    image_ext: Annotated[str, typer.Option(help="Suffix appended to ids, e.g. .jpg")] = "",
+) -> None:
+    """Photos listed in a table (defaults: image,latitude,longitude / IMG_ID,LAT,LON / id,...)."""
+    from img2loc.data.sources.table import import_table
+    from img2loc.data.tables import TableError
+
+    try:
+        df, report = import_table(
+            table,
+            image_col=image_col,
+            lat_col=lat_col,
+            lon_col=lon_col,
+            key_col=key_col,
+            source=source,
+            image_dir=image_dir,
+            image_ext=image_ext,
+        )
+    except TableError as e:
+        raise _fail(str(e)) from None
+    _write_import(df, report, output)
+
+
+@import_app.command("osv5m")
+def import_osv5m_cmd(
+    directory: Annotated[Path, typer.Argument(help="OSV-5M folder (train.csv, images/...).")],
+    output: OutputOpt,
+) -> None:
+    """OpenStreetView-5M: images read straight from its zip shards."""
+    from img2loc.data.sources.osv5m import import_osv5m
+
+    try:
+        df, report = import_osv5m(directory)
+    except (FileNotFoundError, OSError) as e:
+        raise _fail(str(e)) from None
+    _write_import(df, report, output)
+
+
+@data_app.command("shards")
+def data_shards_cmd(
+    manifests: Annotated[list[Path], typer.Argument(help="Manifests to shard.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Shard folder.")],
+    max_side: Annotated[int, typer.Option(help="Resize so the longer side is at most this.")] = 384,
+    shard_size: Annotated[int, typer.Option(help="Photos per shard.")] = 1000,
+    val_frac: Annotated[float, typer.Option(help="Share of locations for validation.")] = 0.05,
+    test_frac: Annotated[float, typer.Option(help="Share of locations for test.")] = 0.05,
+    geo_km: Annotated[
+        float,
+        typer.Option(help="Keep val/test locations at least this far from every train location."),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the shuffle.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(help="Per-source sampling weight for training, SOURCE=W (repeatable)."),
+    ] = None,
+) -> None:
+    """Decode, validate, resize and shuffle photos into WebDataset shards (resumable)."""
+    from img2loc.data.manifest import ManifestError
+    from img2loc.data.shards import ShardConfig, write_shards
+    from img2loc.data.tables import TableError
+
+    weights = {}
+    for w in weight or []:
+        name, _, val = w.partition("=")
+        try:
+            weights[name] = float(val)
+        except ValueError:
+            raise _fail(f"--weight wants SOURCE=NUMBER, got {w!r}") from None
+    cfg = ShardConfig(
+        max_side=max_side,
+        shard_size=shard_size,
+        val_frac=val_frac,
+        test_frac=test_frac,
+        geo_km=geo_km,
+        seed=seed,
+    )
+    try:
+        info = write_shards(list(manifests), output, cfg, workers=workers, source_weights=weights)
+    except (ManifestError, TableError, ValueError) as e:
+        raise _fail(str(e)) from None
+    for split, s in info["splits"].items():
+        typer.echo(f"{split}: {s['n']} photos in {len(s['shards'])} shard(s)")
+    if info["n_errors"]:
+        typer.echo(f"{info['n_errors']} photo(s) skipped, see {output / 'errors.csv'}")
+    typer.echo(f"wrote {output / '_info.json'}")
+
+
+@data_app.command("stats")
+def data_stats_cmd(
+    manifests: Annotated[list[Path], typer.Argument(help="Manifests (Parquet/CSV).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG map to write.")] = None,
+) -> None:
+    """Counts per source, split, continent and country, and a map of photo locations."""
+    import pandas as pd
+
+    from img2loc.data.manifest import read_manifest
+    from img2loc.data.places import reverse_geocode
+    from img2loc.data.tables import TableError
+
+    try:
+        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
+    except TableError as e:
+        raise _fail(str(e)) from None
+    places = reverse_geocode(df["latitude"].to_numpy(), df["longitude"].to_numpy())
+    df["country"] = [p["cc"] for p in places]
+    df["continent"] = [p["continent"] for p in places]
+    typer.echo(f"{len(df)} photos, {df['location_id'].nunique()} locations")
+    for col in ("source", "split", "continent"):
+        counts = df[col].replace("", "(none)").value_counts()
+        typer.echo(f"by {col}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    top = df["country"].value_counts()
+    typer.echo(
+        f"countries: {len(top)}; top: " + ", ".join(f"{k} {v}" for k, v in top.head(15).items())
+    )
+    if output is not None:
+        from img2loc.viz.maps import plot_points
+
+        plot_points(
+            df["latitude"].to_numpy(),
+            df["longitude"].to_numpy(),
+            output,
+            groups=df["source"].to_numpy(),
+            title=f"{len(df)} photos",
+        )
+        typer.echo(f"wrote {output}")
 
 
 def main() -> None:

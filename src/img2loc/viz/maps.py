@@ -64,7 +64,6 @@ def _unwrapped_polygon(cell_id: int, level: int) -> list[np.ndarray]:
 
 def plot_cells(cells: CellSet, path: str | Path, title: str | None = None) -> Path:
     """Draw every cell on a world map, leaves shaded by photo count; write a PNG."""
-    import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
     from matplotlib.colors import LogNorm
 
@@ -96,6 +95,34 @@ def plot_cells(cells: CellSet, path: str | Path, title: str | None = None) -> Pa
         or f"{info['n_cells']} cells ({info['n_leaves']} leaves), levels "
         f"{min(cells.level_list)}–{max(cells.level_list)}"
     )
+    return _save(fig, path)
+
+
+def plot_points(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    path: str | Path,
+    *,
+    groups: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
+    """Scatter photo locations on a world map, one colour per group (e.g. source)."""
+
+    fig, ax = world_axes()
+    if groups is None:
+        ax.scatter(lon, lat, s=3, alpha=0.6, zorder=3)
+    else:
+        for g in sorted(set(groups.tolist())):
+            m = groups == g
+            ax.scatter(lon[m], lat[m], s=3, alpha=0.6, zorder=3, label=f"{g} ({int(m.sum())})")
+        ax.legend(loc="lower left", markerscale=4, fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")

@@ -1,0 +1,72 @@
+"""Read image bytes from a manifest's ``image`` reference.
+
+A reference is a local path (absolute, or relative to the manifest's folder),
+an http(s) URL, or ``zip:ARCHIVE!/MEMBER`` for images inside zip archives
+(OSV-5M ships its images that way; they are read without unpacking).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import zipfile
+from pathlib import Path
+
+_ZIP = re.compile(r"^zip:(?P<archive>.+?)!/(?P<member>.+)$")
+_zips = threading.local()
+
+
+def zip_ref(archive: str | Path, member: str) -> str:
+    """The reference of ``member`` inside ``archive``."""
+    return f"zip:{Path(archive).resolve()}!/{member}"
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+def resolve(ref: str, base_dir: str | Path | None = None) -> str:
+    """Make a relative local path absolute against ``base_dir``; other refs unchanged."""
+    if is_url(ref) or ref.startswith("zip:") or base_dir is None:
+        return ref
+    p = Path(ref)
+    return str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
+
+
+def _open_zip(archive: str) -> zipfile.ZipFile:
+    cache: dict[str, zipfile.ZipFile] = getattr(_zips, "cache", None) or {}
+    _zips.cache = cache
+    if archive not in cache:
+        cache[archive] = zipfile.ZipFile(archive)
+    return cache[archive]
+
+
+def read_bytes(ref: str, timeout: float = 30.0) -> bytes:
+    """Bytes of the image at ``ref``; raises OSError/ValueError with a clear message."""
+    m = _ZIP.match(ref)
+    if m:
+        try:
+            return _open_zip(m["archive"]).read(m["member"])
+        except KeyError:
+            raise FileNotFoundError(f"{m['member']} not found in {m['archive']}") from None
+        except zipfile.BadZipFile as e:
+            raise OSError(f"{m['archive']}: bad zip archive ({e})") from None
+    if is_url(ref):
+        import requests
+
+        r = requests.get(ref, timeout=timeout)
+        if r.status_code != 200:
+            raise OSError(f"{ref}: HTTP {r.status_code}")
+        return r.content
+    return Path(ref).read_bytes()
+
+
+def sha1_bytes(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+def make_key(source: str, name: str) -> str:
+    """A unique, WebDataset-safe key (no dots, no slashes) from a source and a name."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[-48:]
+    return f"{source}-{stem}-{hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]}"

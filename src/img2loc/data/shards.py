@@ -1,0 +1,292 @@
+"""Manifest -> WebDataset tar shards: decoded, validated, resized, shuffled, split.
+
+Design notes
+* Records are shuffled globally before writing, so readers need only a small
+  shuffle buffer.
+* Splits are by ``location_id`` (views of one place never straddle a split);
+  ``geo_km`` additionally keeps every val/test location at least that far from
+  every train location (a buffer ring of train locations is dropped).
+* The plan (which record goes to which shard) depends only on the inputs and
+  the seed, and tar members carry fixed metadata, so a run that is killed and
+  run again produces byte-identical shards. Each shard is written to a temp
+  file and renamed: a visible shard is always complete.
+* Tars are written with the standard library because WebDataset's writer
+  stamps member times, which would break byte-identical resumes; the files are
+  ordinary WebDataset shards (``KEY.jpg`` + ``KEY.json``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from img2loc.data.images import ImageError, open_image
+from img2loc.data.io import read_bytes
+from img2loc.data.manifest import read_manifest, validate_manifest
+from img2loc.geo.distance import haversine_km
+
+INFO = "_info.json"
+PLAN = "_plan.json"
+META_FIELDS = (
+    "key",
+    "source",
+    "latitude",
+    "longitude",
+    "location_id",
+    "heading",
+    "captured",
+    "license",
+    "attribution",
+    "split",
+)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """How shards are written (recorded in _plan.json; a resume must match it)."""
+
+    max_side: int = 384
+    shard_size: int = 1000
+    val_frac: float = 0.05
+    test_frac: float = 0.05
+    geo_km: float = 0.0
+    seed: int = 0
+    quality: int = 90
+
+
+def assign_splits(df: pd.DataFrame, cfg: ShardConfig) -> pd.Series:
+    """Split per location: keeps existing splits, assigns the rest; '' = dropped (buffer)."""
+    split = df["split"].copy()
+    todo = split == ""
+    if not todo.any():
+        return split
+    locs = df.loc[todo].groupby("location_id", sort=True)[["latitude", "longitude"]].first()
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(locs))
+    n_val = round(cfg.val_frac * len(locs))
+    n_test = round(cfg.test_frac * len(locs))
+    names = np.array(["train"] * len(locs), dtype=object)
+    if cfg.geo_km <= 0:
+        names[order[:n_val]] = "val"
+        names[order[n_val : n_val + n_test]] = "test"
+    else:
+        lat, lon = locs["latitude"].to_numpy(), locs["longitude"].to_numpy()
+        names[:] = ""
+        held = np.zeros(len(locs), bool)
+        # Held-out regions grow around random seeds until each split has its share.
+        for target, label in (("val", n_val), ("test", n_test)):
+            count = 0
+            for i in order:
+                if count >= label:
+                    break
+                if held[i]:
+                    continue
+                near = (haversine_km(lat[i], lon[i], lat, lon) < cfg.geo_km) & ~held
+                names[near] = target
+                held |= near
+                count += int(near.sum())
+        # Train = everything at least geo_km from all held-out locations; the ring is dropped.
+        free = np.flatnonzero(~held)
+        hl = np.flatnonzero(held)
+        for chunk in np.array_split(free, max(1, len(free) // 2048)):
+            if len(hl) == 0:
+                names[chunk] = "train"
+                continue
+            d = haversine_km(lat[chunk, None], lon[chunk, None], lat[None, hl], lon[None, hl])
+            names[chunk] = np.where(d.min(axis=1) >= cfg.geo_km, "train", "")
+    mapping = pd.Series(names, index=locs.index)
+    split[todo] = df.loc[todo, "location_id"].map(mapping).to_numpy()
+    return split
+
+
+def plan_shards(df: pd.DataFrame, cfg: ShardConfig) -> dict[str, list[pd.DataFrame]]:
+    """Shuffle each split globally and cut it into shards."""
+    df = df.assign(split=assign_splits(df, cfg))
+    out: dict[str, list[pd.DataFrame]] = {}
+    for split in ("train", "val", "test"):
+        part = df[df["split"] == split]
+        if part.empty:
+            continue
+        seed = int.from_bytes(hashlib.sha1(f"{cfg.seed}:{split}".encode()).digest()[:4], "big")
+        part = part.iloc[np.random.default_rng(seed).permutation(len(part))]
+        out[split] = [
+            part.iloc[i : i + cfg.shard_size] for i in range(0, len(part), cfg.shard_size)
+        ]
+    return out
+
+
+def _encode(ref: str, cfg: ShardConfig) -> tuple[bytes, int, int]:
+    im = open_image(read_bytes(ref), draft=(cfg.max_side, cfg.max_side))
+    if max(im.size) > cfg.max_side:
+        s = cfg.max_side / max(im.size)
+        im = im.resize(
+            (max(1, round(im.width * s)), max(1, round(im.height * s))),
+            resample=3,
+            reducing_gap=3.0,
+        )  # bicubic
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=cfg.quality)
+    return buf.getvalue(), im.width, im.height
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> dict[str, Any]:
+    """Write one shard atomically; returns its stats (samples written, errors)."""
+    final = Path(path)
+    errors: list[tuple[str, str]] = []
+    n = 0
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with (
+            os.fdopen(fd, "wb") as f,
+            tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+        ):
+            for rec in records:
+                try:
+                    jpg, w, h = _encode(str(rec["image"]), cfg)
+                except (ImageError, OSError, ValueError) as e:
+                    errors.append((str(rec["key"]), str(e)))
+                    continue
+                meta = {k: rec[k] for k in META_FIELDS}
+                meta["heading"] = None if pd.isna(meta["heading"]) else float(meta["heading"])
+                meta.update(width=w, height=h)
+                _add(tar, f"{rec['key']}.jpg", jpg)
+                _add(tar, f"{rec['key']}.json", json.dumps(meta, sort_keys=True).encode())
+                n += 1
+        stats = {"shard": final.name, "n": n, "errors": errors}
+        stats_path = final.with_name(final.name + ".stats.json")
+        stats_path.write_text(json.dumps(stats))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; shards are ordinary readable files
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return stats
+
+
+def _write_shard_job(args: tuple[str, list[dict[str, Any]], ShardConfig]) -> dict[str, Any]:
+    return write_shard(*args)
+
+
+def write_shards(
+    manifests: list[str | Path] | pd.DataFrame,
+    out_dir: str | Path,
+    cfg: ShardConfig | None = None,
+    *,
+    workers: int | None = None,
+    source_weights: dict[str, float] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write shards for the manifests into ``out_dir`` and return the ``_info.json`` content.
+
+    Re-running the same command resumes: finished shards are kept.
+    """
+    cfg = cfg or ShardConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = open(out / ".lock", "w")  # noqa: SIM115 — held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ValueError(f"another `data shards` run is writing to {out}") from None
+    try:
+        return _write_shards(manifests, out, cfg, workers, source_weights, progress)
+    finally:
+        lock.close()
+
+
+def _write_shards(
+    manifests: list[str | Path] | pd.DataFrame,
+    out: Path,
+    cfg: ShardConfig,
+    workers: int | None,
+    source_weights: dict[str, float] | None,
+    progress: bool,
+) -> dict[str, Any]:
+    # Leftovers of a killed run: temp files are never complete shards.
+    for stale in out.glob(".*.tar.*.tmp"):
+        stale.unlink(missing_ok=True)
+    if isinstance(manifests, pd.DataFrame):
+        df = manifests
+    else:
+        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
+    df, report = validate_manifest(df)
+    plan_id = hashlib.sha1(
+        pd.util.hash_pandas_object(df[["key", "image", "split"]], index=False).to_numpy().tobytes()
+        + json.dumps(cfg.__dict__, sort_keys=True).encode()
+    ).hexdigest()
+    plan_file = out / PLAN
+    if plan_file.exists():
+        old = json.loads(plan_file.read_text()).get("plan_id")
+        if old != plan_id:
+            raise ValueError(
+                f"{out} holds shards of a different manifest or settings; "
+                "write to a new folder or delete it to start over"
+            )
+    else:
+        plan_file.write_text(json.dumps({"plan_id": plan_id, "config": cfg.__dict__}))
+    plan = plan_shards(df, cfg)
+    jobs = []
+    for split, parts in plan.items():
+        for i, part in enumerate(parts):
+            path = out / f"{split}-{i:06d}.tar"
+            if not path.exists():
+                jobs.append((str(path), part.to_dict("records"), cfg))
+    workers = workers or min(len(jobs) or 1, os.cpu_count() or 1)
+    bar = tqdm(
+        total=sum(len(j[1]) for j in jobs), desc="writing shards", unit="img", disable=not progress
+    )
+    if workers <= 1:
+        for job in jobs:
+            write_shard(*job)
+            bar.update(len(job[1]))
+    else:
+        with ProcessPoolExecutor(workers) as ex:
+            for job, _ in zip(jobs, ex.map(_write_shard_job, jobs), strict=True):
+                bar.update(len(job[1]))
+    bar.close()
+    info: dict[str, Any] = {
+        "format": "img2loc-shards",
+        "version": 1,
+        "config": cfg.__dict__,
+        "splits": {},
+        "source_weights": source_weights or {},
+        "duplicates_dropped": len(report.duplicate_hashes),
+    }
+    errors = []
+    for split, parts in plan.items():
+        shards, counts = [], []
+        for i in range(len(parts)):
+            name = f"{split}-{i:06d}.tar"
+            st = json.loads((out / (name + ".stats.json")).read_text())
+            shards.append(name)
+            counts.append(st["n"])
+            errors.extend((split, *e) for e in st["errors"])
+        info["splits"][split] = {"shards": shards, "counts": counts, "n": int(sum(counts))}
+    info["sources"] = df["source"].value_counts().to_dict()
+    info["n_errors"] = len(errors)
+    pd.DataFrame(errors, columns=["split", "key", "error"]).to_csv(out / "errors.csv", index=False)
+    tmp = out / f".{INFO}.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    os.replace(tmp, out / INFO)
+    return info

@@ -1,0 +1,1 @@
+"""Photo sources: local folders, tables, OSV-5M and online APIs."""

@@ -1,0 +1,81 @@
+"""`folder` source: every photo under a directory, coordinates from EXIF GPS."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from img2loc.data.exif import read_gps
+from img2loc.data.images import IMAGE_SUFFIXES
+from img2loc.data.io import make_key, sha1_bytes
+from img2loc.data.manifest import make_manifest
+
+
+@dataclass
+class ImportReport:
+    """Files that were not imported, with the reason (nothing is dropped silently)."""
+
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.skipped, columns=["file", "reason"])
+
+
+def _captured(exif: Image.Exif) -> str:
+    try:
+        raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)  # DateTimeOriginal, DateTime
+    except Exception:
+        return ""
+    if not raw:
+        return ""
+    s = str(raw).strip("\x00 ")
+    return s[:10].replace(":", "-") if len(s) >= 10 and s[4] == ":" else ""
+
+
+def import_folder(root: str | Path, *, progress: bool = True) -> tuple[pd.DataFrame, ImportReport]:
+    """Manifest of every JPEG/PNG/HEIC/TIFF/WebP under ``root`` with EXIF GPS.
+
+    Files without usable GPS, unreadable files and other file types are listed
+    in the report.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise FileNotFoundError(f"{base}: not a directory")
+    report = ImportReport()
+    records = []
+    files = sorted(p for p in base.rglob("*") if p.is_file())
+    for p in tqdm(files, desc="reading EXIF", unit="file", disable=not progress):
+        rel = p.relative_to(base).as_posix()
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            report.skipped.append((rel, f"not an image type ({p.suffix or 'no extension'})"))
+            continue
+        try:
+            data = p.read_bytes()
+            if not data:
+                raise OSError("empty file (0 bytes)")
+            with Image.open(io.BytesIO(data)) as im:
+                gps = read_gps(im)
+                captured = _captured(im.getexif())
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            report.skipped.append((rel, f"unreadable image ({e})"))
+            continue
+        if not gps.ok:
+            report.skipped.append((rel, gps.reason))
+            continue
+        records.append(
+            {
+                "key": make_key("folder", rel),
+                "source": "folder",
+                "image": str(p.resolve()),
+                "latitude": gps.lat,
+                "longitude": gps.lon,
+                "captured": captured,
+                "sha1": sha1_bytes(data),
+            }
+        )
+    return make_manifest(records), report

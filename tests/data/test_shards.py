@@ -1,0 +1,135 @@
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from img2loc.data.manifest import write_manifest
+from img2loc.data.shards import ShardConfig, assign_splits, write_shards
+from img2loc.data.sources.table import import_table
+from img2loc.geo import haversine_km
+
+EXE = Path(sys.executable).with_name("img2loc")
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.tar"))}
+
+
+@pytest.fixture
+def manifest(photo_table, tmp_path) -> Path:
+    df, _ = import_table(photo_table)
+    # Two broken photos: the run must report them and carry on.
+    (photo_table.parent / "images" / "loc00_000.jpg").write_bytes(b"")
+    data = (photo_table.parent / "images" / "loc01_000.jpg").read_bytes()
+    (photo_table.parent / "images" / "loc01_000.jpg").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "m.parquet"
+    write_manifest(df, out)
+    return out
+
+
+def test_shards_content_and_info(manifest, tmp_path):
+    cfg = ShardConfig(max_side=50, shard_size=16, val_frac=0.2, test_frac=0.2, seed=1)
+    info = write_shards([manifest], tmp_path / "s", cfg, workers=1, progress=False)
+    splits = info["splits"]
+    assert sum(s["n"] for s in splits.values()) == 58 and info["n_errors"] == 2
+    errors = pd.read_csv(tmp_path / "s" / "errors.csv")
+    joined = " ".join(errors["error"])
+    assert "empty" in joined and "truncated" in joined
+    locs = {}
+    for split, s in splits.items():
+        n = 0
+        for name in s["shards"]:
+            with tarfile.open(tmp_path / "s" / name) as tar:
+                members = tar.getmembers()
+                assert all(m.mtime == 0 for m in members)
+                for m in members:
+                    if m.name.endswith(".json"):
+                        meta = json.loads(tar.extractfile(m).read())
+                        assert meta["split"] == split
+                        locs.setdefault(meta["location_id"], set()).add(split)
+                        n += 1
+                    else:
+                        im = Image.open(io.BytesIO(tar.extractfile(m).read()))
+                        assert max(im.size) <= 50
+        assert n == s["n"]
+    # Views of one place never straddle splits.
+    assert all(len(v) == 1 for v in locs.values())
+    assert set(splits) == {"train", "val", "test"}
+
+
+def test_geographic_split_keeps_distance(manifest):
+    df = pd.read_parquet(manifest)
+    cfg = ShardConfig(val_frac=0.2, test_frac=0.2, geo_km=1500, seed=3)
+    split = assign_splits(df, cfg)
+    tr = df[split == "train"]
+    held = df[split.isin(["val", "test"])]
+    assert len(tr) and len(held)
+    d = haversine_km(
+        held["latitude"].to_numpy()[:, None],
+        held["longitude"].to_numpy()[:, None],
+        tr["latitude"].to_numpy()[None],
+        tr["longitude"].to_numpy()[None],
+    )
+    assert d.min() >= 1500
+
+
+def test_resume_refuses_other_plan(manifest, tmp_path):
+    write_shards([manifest], tmp_path / "s", ShardConfig(shard_size=16), workers=1, progress=False)
+    with pytest.raises(ValueError, match="different manifest or settings"):
+        write_shards(
+            [manifest], tmp_path / "s", ShardConfig(shard_size=8), workers=1, progress=False
+        )
+
+
+def test_kill_9_then_rerun_gives_identical_shards(manifest, tmp_path):
+    args = [
+        str(EXE),
+        "data",
+        "shards",
+        str(manifest),
+        "--shard-size",
+        "4",
+        "--workers",
+        "1",
+        "--max-side",
+        "64",
+    ]
+    ref = tmp_path / "ref"
+    subprocess.run([*args, "-o", str(ref)], check=True, capture_output=True, timeout=120)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*args, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("*.tar"))) < 3:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list(out.glob("*.tar")))
+    assert 0 < partial < len(list(ref.glob("*.tar"))), "kill landed outside the run"
+    assert not (out / "_info.json").exists()
+    subprocess.run([*args, "-o", str(out)], check=True, capture_output=True, timeout=120)
+    assert _digest(out) == _digest(ref)
+    assert json.loads((out / "_info.json").read_text()) == json.loads(
+        (ref / "_info.json").read_text()
+    )
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_parallel_equals_serial(manifest, tmp_path):
+    cfg = ShardConfig(shard_size=8, max_side=64)
+    write_shards([manifest], tmp_path / "a", cfg, workers=1, progress=False)
+    write_shards([manifest], tmp_path / "b", cfg, workers=2, progress=False)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert np.all([p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "a").glob("*.tar")])
