@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 OUT ?= build
 
-.PHONY: setup setup-dev run test lint clean bench
+.PHONY: setup setup-dev setup-download run test lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,22 @@ run: setup
 		--min-samples 10 --max-samples 60 -o $(OUT)/cells.json
 	$(BIN)/img2loc cells show $(OUT)/cells.json -o $(OUT)/cells.png
 
+# img2dataset pins pandas<3 and an old webdataset: it gets its own environment.
+setup-download: .venv-img2dataset/bin/img2dataset
+.venv-img2dataset/bin/img2dataset:
+	$(PYTHON) -m venv .venv-img2dataset
+	.venv-img2dataset/bin/pip install --quiet img2dataset==1.47.0
+
 lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
-test: lint
+test: lint setup-download
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/bench_cells.py
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-img2dataset $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -231,6 +231,42 @@ def import_osv5m_cmd(
     _write_import(df, report, output)
 
 
+@data_app.command("download")
+def data_download_cmd(
+    manifest: Annotated[Path, typer.Argument(help="Manifest whose images are http(s) URLs.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Download folder.")],
+    manifest_out: Annotated[Path, typer.Option(help="Manifest of the local copies.")] = Path(
+        "downloaded.parquet"
+    ),
+    image_size: Annotated[int, typer.Option(help="Longer side after resizing.")] = 384,
+    processes: Annotated[int, typer.Option(help="img2dataset processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Download threads per process.")] = 32,
+    retries: Annotated[int, typer.Option(help="Retries per URL.")] = 3,
+    distributor: Annotated[
+        str, typer.Option(help="multiprocessing, pyspark or ray (img2dataset's distributors).")
+    ] = "multiprocessing",
+    img2dataset: Annotated[str | None, typer.Option(help="Path of img2dataset.")] = None,
+) -> None:
+    """Download URL records with img2dataset (resumable: run it again after a crash)."""
+    from img2loc.data.download import download
+    from img2loc.data.manifest import read_manifest
+
+    try:
+        df, report = download(
+            read_manifest(manifest),
+            output,
+            image_size=image_size,
+            processes=processes,
+            threads=threads,
+            retries=retries,
+            distributor=distributor,
+            img2dataset=img2dataset,
+        )
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise _fail(str(e)) from None
+    _write_import(df, report, manifest_out)
+
+
 @data_app.command("shards")
 def data_shards_cmd(
     manifests: Annotated[list[Path], typer.Argument(help="Manifests to shard.")],
