@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STREETVIEW_CSVS = [
@@ -29,3 +33,57 @@ def shared_streetview() -> list[Path]:
 def random_sphere(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Points uniform on the sphere."""
     return np.degrees(np.arcsin(rng.uniform(-1, 1, n))), rng.uniform(-180, 180, n)
+
+
+def jpeg_bytes(rng: np.random.Generator, size=(64, 48), exif: Image.Exif | None = None) -> bytes:
+    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=85, exif=exif if exif is not None else b"")
+    return buf.getvalue()
+
+
+def gps_exif(lat: float, lon: float) -> Image.Exif:
+    exif = Image.Exif()
+    gps = {}
+
+    def dms(x: float):
+        d = int(abs(x))
+        m = int((abs(x) - d) * 60)
+        s = (abs(x) - d - m / 60) * 3600
+        return (Fraction(d), Fraction(m), Fraction(s).limit_denominator(10000))
+
+    gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
+    gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
+    exif[0x8825] = gps
+    return exif
+
+
+@pytest.fixture
+def photo_table(tmp_path: Path) -> Path:
+    """A locations.csv with 60 generated photos at 15 locations (4 views each)."""
+    return make_photo_table(tmp_path)
+
+
+def make_photo_table(tmp_path: Path, n_loc: int = 15, seed: int = 7) -> Path:
+    """Write generated photos + locations.csv under tmp_path/set; return the CSV path."""
+    rng = np.random.default_rng(seed)
+    img_dir = tmp_path / "set" / "images"
+    img_dir.mkdir(parents=True)
+    rows = []
+    centres = np.c_[rng.uniform(-50, 60, n_loc), rng.uniform(-170, 170, n_loc)]
+    for loc, (la, lo) in enumerate(centres):
+        for h in (0, 90, 180, 270):
+            name = f"images/loc{loc:02d}_{h:03d}.jpg"
+            (tmp_path / "set" / name).write_bytes(jpeg_bytes(rng, (80 + h // 10, 60)))
+            rows.append(
+                {
+                    "image": name,
+                    "latitude": la,
+                    "longitude": lo,
+                    "heading": h,
+                    "location_id": f"loc{loc:02d}",
+                }
+            )
+    csv = tmp_path / "set" / "locations.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return csv

@@ -1,0 +1,380 @@
+"""Mapillary API v4: list images in a bounding box and download their thumbnails.
+
+:func:`search` asks ``GET {base}/images?fields=...&bbox=...&limit=N`` with the
+header ``Authorization: OAuth TOKEN``, follows ``paging.next``, and splits a
+tile into four when it returns the API's maximum count (the answer was
+truncated), so large areas are enumerated completely. :func:`collect` also
+downloads ``thumb_1024_url`` into ``OUT/images/ID.jpg`` (absolute paths in the
+manifest). Listing pages and downloads are journaled in
+``OUT/mapillary_state.jsonl``, so a rerun after an interruption resumes.
+
+The token comes from ``token``, ``token_file`` or ``$MAPILLARY_ACCESS_TOKEN``;
+it is sent only to the API host (never to the image CDN) and never written.
+Mapillary imagery is licensed CC BY-SA 4.0; attribution names the creator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from img2loc.data.http import Client, HTTPError, JsonlState, NotAnImageError, load_secret, redact
+from img2loc.data.manifest import make_manifest
+from img2loc.geo.coords import validate_coords
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://graph.mapillary.com"
+TOKEN_ENV = "MAPILLARY_ACCESS_TOKEN"
+STATE_FILE = "mapillary_state.jsonl"
+LICENSE = "CC BY-SA 4.0"
+FIELDS = "id,geometry,captured_at,compass_angle,thumb_1024_url,creator"
+MAX_PER_QUERY = 2000  # the API's cap on results for one bbox query
+
+
+class MapillaryError(RuntimeError):
+    """The API refused the run (bad token) or answered nonsense; the message is secret-free."""
+
+
+@dataclass
+class Summary:
+    """Counts of what happened."""
+
+    queries: int = 0
+    tiles_split: int = 0
+    images_found: int = 0
+    duplicates: int = 0
+    skipped_bad_records: int = 0
+    downloaded: int = 0
+    already_done: int = 0
+    failed: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One-line report."""
+        return (
+            f"Mapillary: {self.images_found} images found in {self.queries} page(s) "
+            f"({self.tiles_split} tiles split, {self.duplicates} duplicates, "
+            f"{self.skipped_bad_records} bad records); {self.downloaded} downloaded now, "
+            f"{self.already_done} already done, {self.failed} failed"
+        )
+
+
+def _bboxes(bbox: Sequence[float]) -> list[tuple[float, float, float, float]]:
+    min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox)
+    if not (-90 <= min_lat < max_lat <= 90):
+        raise ValueError(f"bad bbox latitudes {min_lat}, {max_lat}: need -90 <= min < max <= 90")
+    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180) or min_lon == max_lon:
+        raise ValueError(f"bad bbox longitudes {min_lon}, {max_lon}")
+    if min_lon > max_lon:  # crosses the antimeridian: the API wants two boxes
+        return [(min_lon, min_lat, 180.0, max_lat), (-180.0, min_lat, max_lon, max_lat)]
+    return [(min_lon, min_lat, max_lon, max_lat)]
+
+
+def _record(item: Any) -> dict[str, Any] | None:
+    """The fields we keep from one API image, or None when unusable."""
+    try:
+        lon, lat = item["geometry"]["coordinates"][:2]
+        captured = ""
+        if item.get("captured_at") is not None:
+            ts = float(item["captured_at"]) / 1000.0
+            captured = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        creator = item.get("creator") or {}
+        angle = item.get("compass_angle")
+        return {
+            "id": str(item["id"]),
+            "lat": float(lat),
+            "lon": float(lon),
+            "captured": captured,
+            "heading": float(angle) if angle is not None else None,
+            "url": str(item.get("thumb_1024_url") or ""),
+            "creator": str(creator.get("username", "")) if isinstance(creator, dict) else "",
+        }
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _strip_token(url: str, token: str) -> str:
+    """``url`` without an ``access_token`` param: we authenticate by header, and the
+    journal (which stores next-page URLs) must never hold the token."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k != "access_token"]
+    if len(kept) != len(query):
+        url = urlunsplit(parts._replace(query=urlencode(kept)))
+    return redact(url, [token])
+
+
+def search(
+    bbox: Sequence[float],
+    *,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    page_size: int = MAX_PER_QUERY,
+    max_per_query: int = MAX_PER_QUERY,
+    min_tile_deg: float = 1e-4,
+    start_captured_at: str | None = None,
+    end_captured_at: str | None = None,
+    max_images: int | None = None,
+    rate_per_s: float | None = 10.0,
+    retries: int = 5,
+    backoff_s: float = 0.5,
+    timeout_s: float = 30.0,
+    state: JsonlState | None = None,
+    summary: Summary | None = None,
+) -> list[dict[str, Any]]:
+    """All images in ``bbox = (min_lon, min_lat, max_lon, max_lat)``, unique by id.
+
+    Returns dicts with id, lat, lon, captured (ISO UTC), heading, url, creator,
+    in discovery order. A tile whose answer reaches ``max_per_query`` is split in
+    four (down to ``min_tile_deg``). ``state`` caches answered pages.
+    """
+    api_token = load_secret(
+        token, token_file, TOKEN_ENV, what="Mapillary access token", option="token_file"
+    )
+    summary = summary if summary is not None else Summary()
+    base = base_url.rstrip("/")
+    headers = {"Authorization": f"OAuth {api_token}"}
+    seen: set[str] = set()
+    found: list[dict[str, Any]] = []
+    client = Client(
+        secrets=[api_token],
+        rate_per_s=rate_per_s,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+    )
+
+    def page(url: str) -> tuple[list[dict[str, Any]], str | None]:
+        key = client.redact(url)
+        cached = state.get("page", key) if state is not None else None
+        if cached is not None:
+            return cached["items"], cached["next"]
+        try:
+            data = client.get_json(url, headers=headers)
+        except HTTPError as e:
+            if e.status in (401, 403):
+                raise MapillaryError(
+                    f"Mapillary refused the access token (HTTP {e.status}); check ${TOKEN_ENV}. {e}"
+                ) from None
+            raise
+        summary.queries += 1
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise HTTPError(f"no 'data' list in the answer of GET {key}", status=200)
+        items = []
+        for raw in data["data"]:
+            rec = _record(raw)
+            if rec is None:
+                summary.skipped_bad_records += 1
+                summary.messages.append(f"unusable record from {key}: {redact(str(raw))[:200]}")
+            else:
+                items.append(rec)
+        nxt = (data.get("paging") or {}).get("next")
+        nxt = _strip_token(str(nxt), api_token) if nxt else None
+        if state is not None:
+            state.put("page", key, {"items": items, "next": nxt})
+        return items, nxt
+
+    def tile(box: tuple[float, float, float, float]) -> None:
+        if max_images is not None and len(found) >= max_images:
+            return
+        params: dict[str, Any] = {
+            "fields": FIELDS,
+            "bbox": ",".join(f"{v:.7f}".rstrip("0").rstrip(".") for v in box),
+            "limit": page_size,
+        }
+        if start_captured_at:
+            params["start_captured_at"] = start_captured_at
+        if end_captured_at:
+            params["end_captured_at"] = end_captured_at
+        url: str | None = f"{base}/images?{urlencode(params)}"
+        items: list[dict[str, Any]] = []
+        visited: set[str] = set()
+        try:
+            while url and len(items) < max_per_query:
+                if url in visited:  # a server that pages in circles must not hang us
+                    break
+                visited.add(url)
+                got, url = page(url)
+                items += got
+        except HTTPError as e:
+            summary.messages.append(f"tile {box} skipped: {e}")
+            return
+        w, s, e_, n = box
+        if len(items) >= max_per_query and (e_ - w > min_tile_deg or n - s > min_tile_deg):
+            summary.tiles_split += 1
+            mx, my = (w + e_) / 2, (s + n) / 2
+            for sub in ((w, s, mx, my), (mx, s, e_, my), (w, my, mx, n), (mx, my, e_, n)):
+                tile(sub)
+            return
+        if len(items) >= max_per_query:
+            summary.messages.append(f"tile {box} is at the minimum size and still truncated")
+        for rec in items:
+            if rec["id"] in seen:
+                summary.duplicates += 1
+                continue
+            if max_images is not None and len(found) >= max_images:
+                return
+            seen.add(rec["id"])
+            found.append(rec)
+
+    try:
+        for box in _bboxes(bbox):
+            tile(box)
+    finally:
+        client.close()
+    summary.images_found = len(found)
+    return found
+
+
+def collect(
+    out_dir: str | os.PathLike[str],
+    bbox: Sequence[float],
+    *,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    max_images: int | None = None,
+    page_size: int = MAX_PER_QUERY,
+    max_per_query: int = MAX_PER_QUERY,
+    min_tile_deg: float = 1e-4,
+    start_captured_at: str | None = None,
+    end_captured_at: str | None = None,
+    rate_per_s: float | None = 10.0,
+    retries: int = 5,
+    backoff_s: float = 0.5,
+    timeout_s: float = 30.0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Find images in ``bbox`` (see :func:`search`), download thumbnails, return the manifest.
+
+    ``location_id`` is the image id; ``heading`` the compass angle. Expired
+    thumbnail URLs (HTTP 403/410 from the CDN) are refreshed once via
+    ``GET {base}/{id}?fields=thumb_1024_url``. ``df.attrs["summary"]`` holds counts.
+    """
+    api_token = load_secret(
+        token, token_file, TOKEN_ENV, what="Mapillary access token", option="token_file"
+    )
+    out = Path(out_dir).resolve()
+    config = {
+        "bbox": [float(v) for v in bbox],
+        "max_images": max_images,
+        "page_size": page_size,
+        "max_per_query": max_per_query,
+        "min_tile_deg": min_tile_deg,
+        "start_captured_at": start_captured_at,
+        "end_captured_at": end_captured_at,
+    }
+    summary = Summary()
+    rows = []
+    with JsonlState(out / STATE_FILE, config) as state:
+        found = search(
+            bbox,
+            token=api_token,
+            base_url=base_url,
+            page_size=page_size,
+            max_per_query=max_per_query,
+            min_tile_deg=min_tile_deg,
+            start_captured_at=start_captured_at,
+            end_captured_at=end_captured_at,
+            max_images=max_images,
+            rate_per_s=rate_per_s,
+            retries=retries,
+            backoff_s=backoff_s,
+            timeout_s=timeout_s,
+            state=state,
+            summary=summary,
+        )
+        with Client(
+            secrets=[api_token],
+            rate_per_s=rate_per_s,
+            retries=retries,
+            backoff_s=backoff_s,
+            timeout_s=timeout_s,
+        ) as client:
+            for rec in tqdm(found, desc="mapillary images", disable=not progress):
+                dest = out / "images" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', rec['id'])}.jpg"
+                sha1 = state.get("img", rec["id"])
+                if sha1 is not None and dest.is_file():
+                    summary.already_done += 1
+                else:
+                    sha1 = _download(client, rec, dest, base_url, api_token, summary)
+                    if sha1 is None:
+                        continue
+                    state.put("img", rec["id"], sha1)
+                    summary.downloaded += 1
+                user = rec["creator"]
+                rows.append(
+                    {
+                        "key": f"mapillary/{rec['id']}",
+                        "source": "mapillary",
+                        "image": str(dest),
+                        "latitude": rec["lat"],
+                        "longitude": rec["lon"],
+                        "location_id": rec["id"],
+                        "heading": rec["heading"],
+                        "captured": rec["captured"],
+                        "license": LICENSE,
+                        "attribution": f"{user}, Mapillary" if user else "Mapillary",
+                        "sha1": sha1,
+                    }
+                )
+    for m in summary.messages:
+        log.warning("%s", redact(m, [api_token]))
+    print(summary.line())
+    df = make_manifest(rows)
+    if len(df):
+        lat, lon = validate_coords(df["latitude"], df["longitude"], rows=df["key"].tolist())
+        df["latitude"], df["longitude"] = lat, lon
+    df.attrs["summary"] = asdict(summary)
+    return df
+
+
+def _download(
+    client: Client,
+    rec: dict[str, Any],
+    dest: Path,
+    base_url: str,
+    api_token: str,
+    summary: Summary,
+) -> str | None:
+    """SHA-1 of the saved thumbnail, or None (reported) when it cannot be had."""
+    url = rec["url"]
+    for attempt in range(2):
+        if not url:
+            summary.failed += 1
+            summary.messages.append(f"image {rec['id']}: no thumbnail URL")
+            return None
+        try:
+            return client.download(url, dest)
+        except NotAnImageError as e:
+            problem: HTTPError = e
+            break
+        except HTTPError as e:
+            problem = e
+            if e.status not in (403, 410) or attempt:
+                break
+        # CDN thumbnail URLs are signed and expire; ask the API for a fresh one.
+        try:
+            data = client.get_json(
+                f"{base_url.rstrip('/')}/{rec['id']}?fields=thumb_1024_url",
+                headers={"Authorization": f"OAuth {api_token}"},
+            )
+            url = str(data.get("thumb_1024_url") or "") if isinstance(data, dict) else ""
+        except HTTPError as e:
+            problem = e
+            break
+    summary.failed += 1
+    summary.messages.append(f"image {rec['id']}: {problem}")
+    return None
