@@ -231,6 +231,152 @@ def import_osv5m_cmd(
     _write_import(df, report, output)
 
 
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        a, b, c, d = (float(x) for x in text.split(","))
+    except ValueError:
+        raise _fail(f"--bbox wants MIN_LON,MIN_LAT,MAX_LON,MAX_LAT, got {text!r}") from None
+    return a, b, c, d
+
+
+def _write_online(df: object, output: Path) -> None:
+    from img2loc.data.sources.folder import ImportReport
+
+    summary = getattr(df, "attrs", {}).get("summary") or {}
+    report = ImportReport([("", m) for m in summary.get("messages", [])])
+    _write_import(df, report, output)
+
+
+_ONLINE_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError)
+ImagesDir = Annotated[Path, typer.Option("--images", help="Folder for the downloaded images.")]
+
+
+@import_app.command("streetview")
+def import_streetview_cmd(
+    output: OutputOpt,
+    images: ImagesDir = Path("streetview"),
+    points: Annotated[
+        Path | None, typer.Option(help="CSV of latitude,longitude to sample.")
+    ] = None,
+    bbox: Annotated[str | None, typer.Option(help="MIN_LON,MIN_LAT,MAX_LON,MAX_LAT.")] = None,
+    n_points: Annotated[int | None, typer.Option(help="Points to sample in --bbox.")] = None,
+    headings: Annotated[int, typer.Option(help="Views per panorama.")] = 4,
+    heading_mode: Annotated[str, typer.Option(help="even or random.")] = "even",
+    radius_m: Annotated[int, typer.Option(help="Search radius for a panorama.")] = 50,
+    size: Annotated[str, typer.Option(help="Image size WxH.")] = "640x640",
+    fov: Annotated[float, typer.Option(help="Field of view.")] = 90,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(help="Stop paid downloads at this cost (0: print the estimate only)."),
+    ] = None,
+    price_per_1000: Annotated[float, typer.Option(help="USD per 1000 images.")] = 7.0,
+    key_file: Annotated[
+        Path | None, typer.Option(help="File holding the API key (default: $GOOGLE_MAPS_API_KEY).")
+    ] = None,
+    secret_file: Annotated[Path | None, typer.Option(help="URL-signing secret file.")] = None,
+    rate: Annotated[float, typer.Option(help="Requests per second.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Seed of point sampling and headings.")] = 0,
+    base_url: Annotated[str, typer.Option(hidden=True)] = "https://maps.googleapis.com",
+) -> None:
+    """Google Street View Static API: metadata (free) then images (paid), resumable."""
+    from img2loc.data.sources import streetview
+    from img2loc.data.tables import read_coordinates
+
+    pts = None
+    if points is not None:
+        lat, lon, _ = read_coordinates([points])
+        pts = list(zip(lat, lon, strict=True))
+    secret = secret_file.read_text().strip() if secret_file else None
+    try:
+        df = streetview.collect(
+            images,
+            points=pts,
+            bbox=_bbox(bbox),
+            n_points=n_points,
+            headings=headings,
+            heading_mode=heading_mode,
+            radius_m=radius_m,
+            size=size,
+            fov=fov,
+            budget_usd=budget_usd,
+            price_per_1000=price_per_1000,
+            key_file=key_file,
+            secret=secret,
+            base_url=base_url,
+            rate_per_s=rate,
+            seed=seed,
+        )
+    except _ONLINE_ERRORS as e:
+        raise _fail(str(e)) from None
+    _write_online(df, output)
+
+
+@import_app.command("mapillary")
+def import_mapillary_cmd(
+    output: OutputOpt,
+    bbox: Annotated[str, typer.Option(help="MIN_LON,MIN_LAT,MAX_LON,MAX_LAT.")],
+    images: ImagesDir = Path("mapillary"),
+    max_images: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding the token (default: $MAPILLARY_ACCESS_TOKEN).")
+    ] = None,
+    base_url: Annotated[str, typer.Option(hidden=True)] = "https://graph.mapillary.com",
+) -> None:
+    """Mapillary API v4: images in a bounding box with thumbnails (resumable)."""
+    from img2loc.data.sources import mapillary
+
+    try:
+        df = mapillary.collect(
+            images,
+            _bbox(bbox) or (),
+            max_images=max_images,
+            token_file=token_file,
+            base_url=base_url,
+        )
+    except _ONLINE_ERRORS as e:
+        raise _fail(str(e)) from None
+    _write_online(df, output)
+
+
+@import_app.command("flickr")
+def import_flickr_cmd(
+    output: OutputOpt,
+    tags: Annotated[list[str], typer.Option("--tag", help="Search tag (repeatable).")],
+    since: Annotated[str, typer.Option(help="Earliest upload date (YYYY-MM-DD).")],
+    until: Annotated[str, typer.Option(help="Latest upload date (YYYY-MM-DD).")],
+    images: ImagesDir = Path("flickr"),
+    license_ids: Annotated[
+        list[int] | None,
+        typer.Option("--license", help="Allowed license ids (default: Creative Commons)."),
+    ] = None,
+    max_images: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="File holding the API key (default: $FLICKR_API_KEY).")
+    ] = None,
+    base_url: Annotated[str, typer.Option(hidden=True)] = "https://api.flickr.com",
+) -> None:
+    """Flickr geotagged search (im2gps style) with time-block splitting (resumable)."""
+    from img2loc.data.sources import flickr
+
+    kwargs = {} if license_ids is None else {"licenses": license_ids}
+    try:
+        df = flickr.collect(
+            images,
+            tags,
+            since,
+            until,
+            key_file=key_file,
+            base_url=base_url,
+            max_images=max_images,
+            **kwargs,
+        )  # type: ignore[arg-type]
+    except _ONLINE_ERRORS as e:
+        raise _fail(str(e)) from None
+    _write_online(df, output)
+
+
 @data_app.command("download")
 def data_download_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest whose images are http(s) URLs.")],
@@ -355,6 +501,32 @@ def data_stats_cmd(
             title=f"{len(df)} photos",
         )
         typer.echo(f"wrote {output}")
+
+
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_cmd(
+    ctx: typer.Context,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option("-c", "--config", help="YAML config(s), e.g. configs/lite0.yaml."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
+    ] = None,
+) -> None:
+    """Train a model (LightningCLI: --model.*, --data.*, --trainer.* override the YAML).
+
+    Example: img2loc train -c configs/lite0.yaml --data.shards shards/
+    --model.cells cells.json --trainer.max_epochs 10
+    """
+    try:
+        from img2loc.training.cli import train
+    except ImportError as e:
+        raise _fail(f"training needs the train extra: pip install 'img2loc[train]' ({e})") from None
+    args = [a for c in (config or []) for a in ("--config", str(c))] + list(ctx.args)
+    ckpt_dir = train(args, resume)
+    typer.echo(f"checkpoints in {ckpt_dir}")
 
 
 def main() -> None:
