@@ -15,7 +15,7 @@ setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 setup-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,train]"
 
 # The main job: build an adaptive S2 cell set from the shared Street View photos and draw it.
 run: setup

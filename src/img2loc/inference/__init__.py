@@ -1,0 +1,1 @@
+"""Image loading, preprocessing and the onnxruntime predictor (no torch)."""

@@ -1,0 +1,1 @@
+"""Lightning task and datamodule (the shard reader lives here)."""
