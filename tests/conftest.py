@@ -87,3 +87,77 @@ def make_photo_table(tmp_path: Path, n_loc: int = 15, seed: int = 7) -> Path:
     csv = tmp_path / "set" / "locations.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     return csv
+
+
+# ---------------------------------------------------------------------- tiny model
+#: A seconds-long CPU training config (timm's test network); see configs/tiny.yaml.
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+
+
+def tiny_args(data: dict[str, Path], run: Path, *extra: str) -> list[str]:
+    """`img2loc train` arguments for the tiny config on :func:`tiny_data`."""
+    return [
+        "--config",
+        str(TINY_CONFIG),
+        "--model.cells",
+        str(data["cells"]),
+        "--data.shards",
+        str(data["shards"]),
+        "--trainer.default_root_dir",
+        str(run),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    """A tiny shard set (train + val, 12 locations x 4 views) and its cell set (no torch)."""
+    from img2loc.data.manifest import write_manifest
+    from img2loc.data.shards import ShardConfig, write_shards
+    from img2loc.data.sources.table import import_table
+    from img2loc.geo import CellSet
+
+    root = tmp_path_factory.mktemp("tiny")
+    csv = make_photo_table(root, n_loc=12, seed=11)
+    df, _ = import_table(csv)
+    write_manifest(df, root / "m.parquet")
+    write_shards(
+        [root / "m.parquet"],
+        root / "shards",
+        ShardConfig(max_side=96, shard_size=12, val_frac=0.25, test_frac=0.0),
+        workers=1,
+        progress=False,
+    )
+    cells = CellSet.build(
+        df["latitude"],
+        df["longitude"],
+        min_samples=1,
+        max_samples=4,
+        groups=df["location_id"].to_numpy(),
+    )
+    cells.save(root / "cells.json")
+    return {
+        "root": root,
+        "shards": root / "shards",
+        "cells": root / "cells.json",
+        "manifest": root / "m.parquet",
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tiny_data, tmp_path_factory) -> Path:
+    """A checkpoint of the tiny model trained one epoch on :func:`tiny_data` (needs torch)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("lightning")
+    run = tmp_path_factory.mktemp("tiny_run")
+    exe = Path(sys.executable).with_name("img2loc")
+    proc = subprocess.run(
+        [str(exe), "train", *tiny_args(tiny_data, run, "--trainer.max_epochs", "1")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run / "checkpoints" / "last.ckpt"
