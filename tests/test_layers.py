@@ -33,7 +33,7 @@ FORBIDDEN = {
         "img2loc.export",
         "img2loc.cli",
     },
-    "viz": {"torch", "lightning", "timm", "img2loc.cli"},
+    "viz": {"torch", "lightning", "timm", "img2loc.cli", "img2loc.evaluation"},
 }
 
 

@@ -463,6 +463,58 @@ def data_shards_cmd(
     typer.echo(f"wrote {output / '_info.json'}")
 
 
+@data_app.command("clean")
+def data_clean_cmd(
+    features: Annotated[Path, typer.Argument(help="Feature folder from `img2loc embed`.")],
+    manifest: Annotated[Path, typer.Option(help="The manifest the shards were written from.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder for clusters.csv and contact sheets.")
+    ],
+    k: Annotated[int, typer.Option("-k", help="Number of k-means clusters.")] = 16,
+    drop: Annotated[
+        list[int] | None,
+        typer.Option(help="Cluster to drop (repeatable); needs --filtered."),
+    ] = None,
+    filtered: Annotated[
+        Path | None, typer.Option(help="Write the manifest without the dropped clusters here.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
+) -> None:
+    """Cluster photos by their embeddings, draw each cluster, drop the ones you name.
+
+    Run once to get OUTPUT/cluster_*.png; look at them; run again with
+    --drop 3 --drop 7 --filtered clean.parquet (the clusters are reused from OUTPUT).
+    """
+    import pandas as pd
+
+    from img2loc.data.clean import (
+        cluster_features,
+        drop_clusters,
+        write_cluster_sheets,
+        write_clusters,
+    )
+    from img2loc.data.manifest import read_manifest
+
+    if bool(drop) != bool(filtered):
+        raise _fail("--drop and --filtered go together")
+    table = output / "clusters.csv"
+    try:
+        if drop and table.exists():
+            clusters = pd.read_csv(table, dtype={"key": str})
+        else:
+            clusters = cluster_features(features, k, seed)
+            write_clusters(clusters, table)
+            sheets = write_cluster_sheets(clusters, read_manifest(manifest), output)
+            typer.echo(f"wrote {table} and {len(sheets)} contact sheets in {output}")
+            sizes = clusters["cluster"].value_counts().sort_index()
+            typer.echo("cluster sizes: " + ", ".join(f"{c}: {n}" for c, n in sizes.items()))
+        if drop and filtered:
+            kept, gone = drop_clusters(manifest, clusters, drop, filtered)
+            typer.echo(f"wrote {filtered}: kept {kept} photos, dropped {gone}")
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+
+
 @data_app.command("stats")
 def data_stats_cmd(
     manifests: Annotated[list[Path], typer.Argument(help="Manifests (Parquet/CSV).")],
@@ -527,6 +579,217 @@ def train_cmd(
     args = [a for c in (config or []) for a in ("--config", str(c))] + list(ctx.args)
     ckpt_dir = train(args, resume)
     typer.echo(f"checkpoints in {ckpt_dir}")
+
+
+@app.command("embed")
+def embed_cmd(
+    shards: Annotated[Path, typer.Argument(help="Shard folder from `img2loc data shards`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Feature folder to write.")],
+    backbone: Annotated[
+        str, typer.Option(help="timm backbone with pretrained weights.")
+    ] = "tf_efficientnet_lite0",
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Use this training checkpoint's backbone instead.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Backbone state dict file (offline weights).")
+    ] = None,
+    split: Annotated[
+        list[str] | None, typer.Option(help="Splits to embed (default: all); repeatable.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    flip: Annotated[
+        bool, typer.Option(help="Also store features of the mirrored image (augmentation).")
+    ] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+) -> None:
+    """Frozen-backbone features of a shard set, once; heads then train in seconds.
+
+    Example: img2loc embed shards/ -o feats/ && img2loc train -c configs/lite0-head.yaml
+    --data.features feats/ --model.cells cells.json
+    """
+    try:
+        from img2loc.training.embed import embed_shards
+    except ImportError as e:
+        raise _fail(f"embed needs the train extra: pip install 'img2loc[train]' ({e})") from None
+    try:
+        info = embed_shards(
+            shards,
+            output,
+            backbone=backbone,
+            checkpoint=str(checkpoint) if checkpoint else None,
+            weights=str(weights) if weights else None,
+            splits=split,
+            batch_size=batch_size,
+            flip=flip,
+            device=device,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from None
+    counts = ", ".join(f"{k} {v['n']}" for k, v in info["splits"].items())
+    typer.echo(f"wrote features of {info['backbone']} to {output} ({counts})")
+
+
+@app.command("eval")
+def eval_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder to write.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Shard folder, manifest, CSV (image,latitude,longitude or "
+            "IMG_ID,LAT,LON) or photo folder; repeat it, or list more after it."
+        ),
+    ],
+    more_data: Annotated[list[Path] | None, typer.Argument(help="More DATA.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Training checkpoint (.ckpt) or exported model folder "
+            "(default: the bundled model)."
+        ),
+    ] = None,
+    compare: Annotated[
+        list[str] | None, typer.Option(help="Another model for the same table (repeatable).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Shard split (default: test, else val).")
+    ] = None,
+    group_by: Annotated[
+        str | None, typer.Option(help="Also score per place, e.g. location_id.")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="Views of a place: mean (of probabilities) or product.")
+    ] = "mean",
+    train_data: Annotated[
+        list[Path] | None,
+        typer.Option(help="Training photos for the medoid and nearest-neighbour baselines."),
+    ] = None,
+    train_split: Annotated[str, typer.Option(help="Split of --train-data shards.")] = "train",
+    train_limit: Annotated[
+        int, typer.Option(help="Training photos embedded for the nearest neighbour.")
+    ] = 10000,
+    limit: Annotated[int | None, typer.Option(help="Evaluate a random subset.")] = None,
+    image_dir: Annotated[
+        Path | None, typer.Option(help="Folder CSV image paths start from (default: the CSV's).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
+    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    sheet_size: Annotated[int, typer.Option(help="Photos on the worst/best sheets.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of subsets and bootstrap.")] = 0,
+) -> None:
+    """Score a model on photos with known locations, beside baselines; write a report.
+
+    Example: img2loc eval --model run/checkpoints/last.ckpt --data shards/
+    --train-data shards/ --group-by location_id -o report/
+    """
+    from img2loc.data.tables import TableError
+    from img2loc.evaluation import EvalOptions, evaluate
+    from img2loc.evaluation.metrics import AGGREGATES
+    from img2loc.evaluation.models import ModelError
+    from img2loc.evaluation.report import summary_lines
+
+    extra = list(more_data or [])
+    if any(p.suffix == ".ckpt" or (p / "model.onnx").exists() for p in extra):
+        raise _fail("a model among the DATA arguments: repeat --compare for each model")
+    if aggregate not in AGGREGATES:
+        raise _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    opts = EvalOptions(
+        split=split,
+        image_dir=image_dir,
+        train_data=train_data or [],
+        train_split=train_split,
+        train_limit=train_limit,
+        group_by=group_by,
+        aggregate=aggregate,
+        batch_size=batch_size,
+        workers=workers,
+        limit=limit,
+        sheet_size=sheet_size,
+        seed=seed,
+    )
+    try:
+        rep = evaluate(model, [*data, *extra], output, compare or [], opts)
+    except (ModelError, TableError) as e:
+        raise _fail(str(e)) from None
+    for line in summary_lines(rep):
+        typer.echo(line)
+    typer.echo(f"wrote {output / 'report.md'} ({', '.join(rep['files'][2:])})")
+
+
+@app.command("predict")
+def predict_cmd(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Photos, folders (recursive), globs, http(s) URLs, or - for stdin."),
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
+    ] = None,
+    variant: Annotated[
+        str, typer.Option(help="auto (fp32 if present), fp32 or browser (compressed).")
+    ] = "auto",
+    top_k: Annotated[int, typer.Option(help="Most probable cells listed per photo.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    decode: Annotated[str, typer.Option(help="Decoding rule: hierarchical or seed.")] = (
+        "hierarchical"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
+) -> None:
+    """Guess where photos were taken (offline; EXIF GPS, when present, gives the error).
+
+    `-` reads stdin: image data, or paths/URLs one per line (e.g. from `find`).
+
+    An unreadable photo gets an error and never stops the run.
+
+    Exit status: 1 only when every input failed.
+    """
+    import sys
+
+    from img2loc.inference.inputs import expand_inputs
+    from img2loc.inference.output import write_predictions
+    from img2loc.inference.predictor import ModelError, Predictor
+
+    if as_json and as_csv:
+        raise _fail("choose one of --json and --csv")
+    try:
+        predictor = Predictor.load(model, variant, batch_size=batch_size)
+        preds = predictor.predict_iter(expand_inputs(paths, sys.stdin.buffer), top_k, decode)
+        fmt = "json" if as_json else "csv" if as_csv else "table"
+        summary = write_predictions(preds, sys.stdout, fmt, top_k)
+    except (ModelError, ValueError) as e:
+        raise _fail(str(e)) from None
+    if fmt != "table" and summary.failed:
+        typer.echo(summary.line(), err=True)
+    if summary.failed == summary.n:
+        raise typer.Exit(code=1)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model folder to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dev photos for the parity checks: shard folder or manifest/CSV."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Dev photos used at most.")] = 256,
+) -> None:
+    """Export a checkpoint to a model folder: ONNX fp32 + browser model, cells, card.
+
+    Checks: onnx.checker, ONNX Runtime vs PyTorch <= 1e-4, browser model vs fp32.
+
+    The folder is written atomically; a failed check writes nothing and exits non-zero.
+    """
+    try:
+        from img2loc.export.exporter import ExportError, export_checkpoint
+    except ImportError as e:
+        raise _fail(f"export needs the train extra: pip install 'img2loc[train]' ({e})") from None
+    try:
+        export_checkpoint(checkpoint, output, data=data, limit=limit, log=typer.echo)
+    except ExportError as e:
+        raise _fail(str(e)) from None
 
 
 def main() -> None:

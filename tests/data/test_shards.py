@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from img2loc.data.manifest import write_manifest
+from img2loc.data.manifest import make_manifest, write_manifest
 from img2loc.data.shards import ShardConfig, assign_splits, write_shards
 from img2loc.data.sources.table import import_table
+from img2loc.data.tables import read_table
 from img2loc.geo import haversine_km
+from tests.conftest import jpeg_bytes
 
 EXE = Path(sys.executable).with_name("img2loc")
 
@@ -66,6 +68,37 @@ def test_shards_content_and_info(manifest, tmp_path):
     # Views of one place never straddle splits.
     assert all(len(v) == 1 for v in locs.values())
     assert set(splits) == {"train", "val", "test"}
+    # The index lists exactly the written samples; a shard folder reads as its train split.
+    index = pd.read_parquet(tmp_path / "s" / "_index.parquet")
+    assert len(index) == 58
+    assert index.groupby("split").size().to_dict() == {k: v["n"] for k, v in splits.items()}
+    train = read_table(tmp_path / "s")
+    assert len(train) == splits["train"]["n"] and set(train["split"]) == {"train"}
+
+
+def test_fitting_jpeg_without_exif_is_kept_byte_for_byte(tmp_path):
+    raw = jpeg_bytes(np.random.default_rng(5), (40, 30))
+    (tmp_path / "a.jpg").write_bytes(raw)
+    df = make_manifest(
+        [
+            {
+                "key": "a",
+                "source": "t",
+                "image": str(tmp_path / "a.jpg"),
+                "latitude": 1.0,
+                "longitude": 2.0,
+            }
+        ]
+    )
+    write_shards(
+        df,
+        tmp_path / "s",
+        ShardConfig(max_side=64, val_frac=0, test_frac=0),
+        workers=1,
+        progress=False,
+    )
+    with tarfile.open(tmp_path / "s" / "train-000000.tar") as tar:
+        assert tar.extractfile("a.jpg").read() == raw
 
 
 def test_geographic_split_keeps_distance(manifest):

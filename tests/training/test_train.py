@@ -57,7 +57,7 @@ def test_tiny_overfit_reaches_high_f1(tiny_data):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     task.model.eval()
     with torch.no_grad():
         p = torch.sigmoid(task.model(batch["image"])).numpy() >= 0.5

@@ -77,11 +77,19 @@ def gps_from_exif_dict(gps: dict[int, Any]) -> GpsResult:
     return GpsResult(lat, lon)
 
 
-def read_gps(image: Image.Image) -> GpsResult:
-    """GPS coordinates of an opened image (JPEG, HEIC, TIFF, WebP, PNG with eXIf)."""
+def gps_from_exif(exif: Image.Exif | None) -> GpsResult:
+    """GPS coordinates from an EXIF block (e.g. ``open_image(...).info["exif_obj"]``)."""
     try:
-        exif = image.getexif()
         gps = dict(exif.get_ifd(GPS_IFD)) if exif else {}
     except Exception as e:
         return GpsResult(None, None, f"EXIF unreadable ({type(e).__name__}: {e})")
     return gps_from_exif_dict(gps)
+
+
+def read_gps(image: Image.Image) -> GpsResult:
+    """GPS coordinates of an opened image (JPEG, HEIC, TIFF, WebP, PNG with eXIf)."""
+    try:
+        exif = image.getexif()
+    except Exception as e:
+        return GpsResult(None, None, f"EXIF unreadable ({type(e).__name__}: {e})")
+    return gps_from_exif(exif)

@@ -47,14 +47,17 @@ def open_image(
     *,
     max_pixels: int = MAX_PIXELS,
     draft: tuple[int, int] | None = None,
+    name: str | None = None,
 ) -> Image.Image:
     """Open and fully decode an image, EXIF orientation applied, in RGB.
 
     ``draft`` lets JPEG decode at a reduced scale (>= the given size), which makes
     12 MP photos several times faster to load when only a small version is needed.
     The returned image keeps its EXIF in ``image.info['exif_obj']`` for GPS reading.
+    ``name`` labels error messages (default: the path, or ``<bytes>``).
     """
-    name = "<bytes>" if isinstance(src, bytes) else str(src)
+    if name is None:
+        name = "<bytes>" if isinstance(src, bytes) else str(src)
     if isinstance(src, bytes):
         data = src
     else:

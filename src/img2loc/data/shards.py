@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from img2loc.data.images import ImageError, open_image
@@ -40,6 +41,7 @@ from img2loc.geo.distance import haversine_km
 
 INFO = "_info.json"
 PLAN = "_plan.json"
+INDEX = "_index.parquet"
 META_FIELDS = (
     "key",
     "source",
@@ -129,7 +131,15 @@ def plan_shards(df: pd.DataFrame, cfg: ShardConfig) -> dict[str, list[pd.DataFra
 
 
 def _encode(ref: str, cfg: ShardConfig) -> tuple[bytes, int, int]:
-    im = open_image(read_bytes(ref), draft=(cfg.max_side, cfg.max_side))
+    raw = read_bytes(ref)
+    im = open_image(raw, draft=(cfg.max_side, cfg.max_side))
+    if raw[:2] == b"\xff\xd8" and not im.info["exif_obj"]:
+        with Image.open(io.BytesIO(raw)) as head:
+            stored = head.size
+        if stored == im.size and max(stored) <= cfg.max_side:
+            # A JPEG that already fits and has no EXIF (so no rotation) is kept byte for
+            # byte: re-encoding would only lose quality and usually grow the file.
+            return raw, im.width, im.height
     if max(im.size) > cfg.max_side:
         s = cfg.max_side / max(im.size)
         im = im.resize(
@@ -182,6 +192,22 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
         Path(tmp).unlink(missing_ok=True)
         raise
     return stats
+
+
+def _write_index(out: Path, plan: dict[str, list[pd.DataFrame]], failed: set[str]) -> None:
+    """``_index.parquet``: one row per written sample (key, coordinates, split, shard), so
+    cell sets, statistics and evaluation need not open the tars."""
+    cols = ["key", "source", "latitude", "longitude", "location_id", "heading", "captured"]
+    rows = [
+        part[cols].assign(split=split, shard=f"{split}-{i:06d}.tar")
+        for split, parts in plan.items()
+        for i, part in enumerate(parts)
+    ]
+    index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+    index = index[~index["key"].isin(failed)]
+    tmp = out / f".{INDEX}.tmp"
+    index.to_parquet(tmp, index=False)
+    os.replace(tmp, out / INDEX)
 
 
 def _write_shard_job(args: tuple[str, list[dict[str, Any]], ShardConfig]) -> dict[str, Any]:
@@ -284,6 +310,7 @@ def _write_shards(
             errors.extend((split, *e) for e in st["errors"])
         info["splits"][split] = {"shards": shards, "counts": counts, "n": int(sum(counts))}
     info["sources"] = df["source"].value_counts().to_dict()
+    _write_index(out, plan, {key for _, key, _ in errors})
     info["n_errors"] = len(errors)
     pd.DataFrame(errors, columns=["split", "key", "error"]).to_csv(out / "errors.csv", index=False)
     tmp = out / f".{INFO}.tmp"

@@ -19,10 +19,23 @@ class TableError(ValueError):
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame."""
+    """Read a CSV or Parquet file into a DataFrame.
+
+    A shard folder (from ``img2loc data shards``) reads as its training split, from
+    ``_index.parquet``: cell sets must be built from training photos only.
+    """
     p = Path(path)
     if not p.exists():
         raise TableError(f"{p}: no such file")
+    if p.is_dir():
+        index = p / "_index.parquet"
+        if not index.exists():
+            raise TableError(
+                f"{p} is a folder without _index.parquet; give a CSV/Parquet "
+                "file or a shard folder written by `img2loc data shards`"
+            )
+        df = pd.read_parquet(index)
+        return df[df["split"] == "train"].reset_index(drop=True)
     suffix = p.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

@@ -1,1 +1,16 @@
-"""Image loading, preprocessing and the onnxruntime predictor (no torch)."""
+"""Image loading, preprocessing and the onnxruntime predictor (no torch).
+
+Usage: ``Predictor.load("MODEL_DIR").predict("photo.jpg", top_k=5)``; ``load()`` without
+a folder uses the model bundled with the package. ``predict`` also takes lists, URLs,
+bytes, PIL images and numpy arrays.
+"""
+
+from img2loc.inference.predictor import (
+    DEFAULT_MODEL_DIR,
+    ModelError,
+    Prediction,
+    Predictor,
+    TopCell,
+)
+
+__all__ = ["DEFAULT_MODEL_DIR", "ModelError", "Prediction", "Predictor", "TopCell"]

@@ -180,7 +180,8 @@ def _rank_share(src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield {**template, "__pad__": True}
 
 
-def _decode(sample: dict[str, Any]) -> tuple[Image.Image, dict[str, Any]]:
+def decode_sample(sample: dict[str, Any]) -> tuple[Image.Image, dict[str, Any]]:
+    """A shard sample's RGB image and metadata."""
     with Image.open(io.BytesIO(sample["jpg"])) as im:
         rgb = im.convert("RGB")
     return rgb, json.loads(sample["json"])
@@ -229,7 +230,7 @@ def _eval_sample(
 
     def run(sample: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         try:
-            im, meta = _decode(sample)
+            im, meta = decode_sample(sample)
             return tf(im, meta["key"]), {**meta, "pad": bool(sample.get("__pad__"))}
         except Exception as exn:
             warn_and_continue(exn)
@@ -276,7 +277,7 @@ def make_pipeline(
             wds.tarfile_to_samples(handler=warn_and_continue),
             lambda src: _weighted(src, source_weights or {}, seed, epoch),
             lambda src: _shuffle(src, shuffle_buffer, seed, epoch),
-            wds.map(_decode, handler=warn_and_continue),
+            wds.map(decode_sample, handler=warn_and_continue),
             wds.map(lambda x: (tf(x[0], x[1]["key"]), x[1]), handler=warn_and_continue),
         ]
     else:
@@ -294,12 +295,41 @@ def make_pipeline(
     return pipe
 
 
+class FeatureDataset:
+    """Batches of precomputed features; training draws the flipped view half the time."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], train: bool, seed: int, epoch: int) -> None:
+        self.a, self.train = arrays, train
+        self.rng = np.random.default_rng([seed, epoch])
+        self.flip = train and "features_flip" in arrays
+
+    def __len__(self) -> int:
+        return len(self.a["key"])
+
+    def batch(self, idx: list[int]) -> dict[str, Any]:
+        i = np.asarray(idx)
+        feat = self.a["features"][i]
+        if self.flip:
+            use = self.rng.random(len(i)) < 0.5
+            feat = np.where(use[:, None], self.a["features_flip"][i], feat)
+        return {
+            "feat": torch.from_numpy(np.ascontiguousarray(feat)),
+            "lat": torch.from_numpy(self.a["latitude"][i]),
+            "lon": torch.from_numpy(self.a["longitude"][i]),
+            "key": self.a["key"][i].tolist(),
+            "location_id": self.a["location_id"][i].tolist(),
+            "source": self.a["source"][i].tolist(),
+            "pad": torch.zeros(len(i), dtype=torch.bool),
+        }
+
+
 class ShardDataModule(L.LightningDataModule):
     """Train/val loaders over a shard folder written by ``img2loc data shards``."""
 
     def __init__(
         self,
-        shards: str,
+        shards: str | None = None,
+        features: str | None = None,
         batch_size: int = 64,
         num_workers: int = 2,
         shuffle_buffer: int = 2000,
@@ -312,6 +342,8 @@ class ShardDataModule(L.LightningDataModule):
         """
         Args:
             shards: folder with ``_info.json`` and tar shards.
+            features: instead of shards, a folder from ``img2loc embed``: the head
+                trains on frozen-backbone features (seconds on a CPU).
             batch_size: images per batch per device.
             num_workers: loader processes per device.
             shuffle_buffer: samples held for shuffling (shards are pre-shuffled).
@@ -322,30 +354,55 @@ class ShardDataModule(L.LightningDataModule):
             epoch_samples: samples per epoch (default: the train split's size).
         """
         super().__init__()
-        self.shards = shards
+        if (shards is None) == (features is None):
+            raise ValueError("give exactly one of --data.shards or --data.features")
+        self.shards, self.features = shards, features
         self.batch_size, self.num_workers = batch_size, num_workers
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.augment = augment or AugmentConfig()
+        self.val_split = val_split
+        self.preprocess = PreprocessConfig()
+        self.train_size: int | None = None
+        if features is not None:
+            from img2loc.data.features import load_feature_info, load_features
+
+            self.feature_info = load_feature_info(features)
+            self._feats = {s: load_features(features, s) for s in ("train", val_split)}
+            self.n_train = self.epoch_samples = len(self._feats["train"]["key"])
+            return
         info = read_info(shards)
         self.source_weights = (
             source_weights if source_weights is not None else info.get("source_weights", {})
         )
-        self.val_split = val_split
         self.train_urls, self.n_train = split_urls(shards, "train")
         self.epoch_samples = epoch_samples or self.n_train
-        self.preprocess = PreprocessConfig()
-        self.train_size: int | None = None
-        self.skip_batches = 0
 
     def set_model_preprocess(self, pre: PreprocessConfig) -> None:
         self.preprocess = pre
 
     def batches_per_epoch(self, world_size: int = 1) -> int:
+        if self.features is not None:
+            return max(1, self.n_train // (self.batch_size * world_size))
         workers = max(1, self.num_workers)
         per_rank = math.ceil(self.epoch_samples / self.batch_size / world_size)
         return math.ceil(per_rank / workers) * workers
 
+    def _feature_loader(self, split: str, train: bool) -> DataLoader:  # type: ignore[type-arg]
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        ds = FeatureDataset(self._feats[split], train=train, seed=self.seed, epoch=epoch)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return DataLoader(
+            range(len(ds)),
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            generator=gen,
+            collate_fn=ds.batch,
+        )
+
     def train_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
+        if self.features is not None:
+            return self._feature_loader("train", True)
         trainer = self.trainer
         world = trainer.world_size if trainer is not None else 1
 
@@ -375,6 +432,9 @@ class ShardDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
+        if self.features is not None:
+            return self._feature_loader(self.val_split, False)
+        assert self.shards is not None
         urls, _ = split_urls(self.shards, self.val_split)
         pipe = make_pipeline(urls, train=False, batch_size=self.batch_size, pre=self.preprocess)
         return DataLoader(pipe, batch_size=None, num_workers=min(self.num_workers, len(urls)))

@@ -65,6 +65,7 @@ class GeoTask(L.LightningModule):
         ema_decay: float = 0.0,
         channels_last: bool = True,
         decode_rule: str = "hierarchical",
+        init_from: str | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -97,6 +98,8 @@ class GeoTask(L.LightningModule):
                 validation and checkpoints' ``ema`` use it.
             channels_last: channels-last memory format (about 1.7x faster on CPU).
             decode_rule: decoding rule for validation metrics (``hierarchical``/``seed``).
+            init_from: start from this checkpoint's weights (same cell set), e.g. a head
+                trained in seconds on ``img2loc embed`` features, then fine-tune.
             seed: seed of per-epoch randomness (dropout, size draws).
         """
         super().__init__()
@@ -112,10 +115,33 @@ class GeoTask(L.LightningModule):
             from timm.utils import ModelEmaV3
 
             self.ema = ModelEmaV3(self.model, decay=ema_decay)
+        if init_from:
+            self._init_from(init_from)
         self.register_buffer("pos_weight", self._pos_weight(), persistent=False)
+        self._frozen_backbone = False
         self._val: list[np.ndarray] = []
         self._f1 = np.zeros(4)
         self._t0 = time.perf_counter()
+
+    def _init_from(self, path: str) -> None:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        # The averaged weights, when the run kept them, are the ones it validated.
+        ema = any(k.startswith("ema.module.") for k in ckpt["state_dict"])
+        prefix = "ema.module." if ema else "model."
+        state = {
+            k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)
+        }
+        own = self.model.state_dict()
+        bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        if bad or not state:
+            raise ValueError(
+                f"{path} does not fit this model (cells or backbone differ: "
+                f"{bad[:3] or 'no model weights'}); use the same --model.cells "
+                "and --model.backbone as the run that wrote it"
+            )
+        self.model.load_state_dict(state, strict=True)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state, strict=True)
 
     # ------------------------------------------------------------------ targets
     def _pos_weight(self) -> torch.Tensor:
@@ -164,12 +190,19 @@ class GeoTask(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _logits(self, model: nn.Module, batch: dict[str, Any], train: bool) -> torch.Tensor:
+        if "feat" in batch:  # precomputed frozen-backbone features (img2loc embed)
+            out: torch.Tensor = model.forward_head(batch["feat"].float())
+            return out
+        out = model(self._input(batch["image"], train))
+        return out
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         # Dropout draws from a generator fixed per step, so a resumed run repeats it exactly.
         torch.manual_seed(self.hparams["seed"] * 1_000_003 + self.global_step)
-        logits = self.model(self._input(batch["image"], True))
+        logits = self._logits(self.model, batch, train=True)
         loss = self.compute_loss(logits, batch)
-        n = batch["image"].shape[0]
+        n = logits.shape[0]
         now = time.perf_counter()
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         self.log("train/img_s", n / max(now - self._t0, 1e-6), prog_bar=True, batch_size=n)
@@ -184,7 +217,7 @@ class GeoTask(L.LightningModule):
         return self.ema.module if self.ema is not None else self.model  # type: ignore[return-value]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self._eval_model()(self._input(batch["image"], False))
+        logits = self._logits(self._eval_model(), batch, train=False)
         # Ranks see padded, equal-length shares (see data._rank_share): drop the padding.
         keep = ~batch["pad"].to(logits.device)
         if not bool(keep.any()):
@@ -229,7 +262,28 @@ class GeoTask(L.LightningModule):
         bb = self.model.backbone
         return list(bb.blocks) if hasattr(bb, "blocks") else list(bb.children())
 
+    def setup(self, stage: str) -> None:
+        # Before DDP wraps the model: a frozen backbone must have no trainable parameters.
+        dm = getattr(self.trainer, "datamodule", None)
+        info = getattr(dm, "feature_info", None)
+        if info is None:
+            return
+        hp = self.hparams
+        ckpt = info.get("checkpoint")
+        if info["backbone"] != hp["backbone"] or (ckpt and ckpt != _resolved(hp["init_from"])):
+            raise ValueError(
+                f"features in {dm.features} come from backbone {info['backbone']!r}"
+                + (f" of checkpoint {ckpt}" if ckpt else "")
+                + f"; train with --model.backbone {info['backbone']}"
+                + (f" --model.init_from {ckpt}" if ckpt else "")
+            )
+        self._frozen_backbone = True
+        self.model.backbone.requires_grad_(False)
+
     def on_train_epoch_start(self) -> None:
+        if self._frozen_backbone:
+            self.model.backbone.eval()
+            return
         e = self.current_epoch
         sizes = self.hparams["train_sizes"]
         dm = getattr(self.trainer, "datamodule", None)
@@ -305,8 +359,16 @@ class GeoTask(L.LightningModule):
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and hasattr(dm, "set_model_preprocess"):
+        if (
+            dm is not None
+            and getattr(dm, "features", None) is None
+            and hasattr(dm, "set_model_preprocess")
+        ):
             dm.set_model_preprocess(self.model.preprocess)
+
+
+def _resolved(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
 
 
 def load_checkpoint(
@@ -318,7 +380,13 @@ def load_checkpoint(
         raise ValueError(f"{path} is not an img2loc training checkpoint")
     accepted = inspect.signature(GeoTask.__init__).parameters
     hp = {k: v for k, v in ckpt["hyper_parameters"].items() if k in accepted}
-    hp.update(cells=ckpt[CKPT_KEY]["cells"], pretrained=False, weights=None, channels_last=False)
+    hp.update(
+        cells=ckpt[CKPT_KEY]["cells"],
+        pretrained=False,
+        weights=None,
+        channels_last=False,
+        init_from=None,
+    )
     task = GeoTask(**hp)
     state = ckpt["state_dict"]
     task.load_state_dict(state, strict=True)

@@ -95,7 +95,7 @@ def plot_cells(cells: CellSet, path: str | Path, title: str | None = None) -> Pa
         or f"{info['n_cells']} cells ({info['n_leaves']} leaves), levels "
         f"{min(cells.level_list)}–{max(cells.level_list)}"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_points(
@@ -117,10 +117,11 @@ def plot_points(
             ax.scatter(lon[m], lat[m], s=3, alpha=0.6, zorder=3, label=f"{g} ({int(m.sum())})")
         ax.legend(loc="lower left", markerscale=4, fontsize=8)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a figure as PNG atomically (temp file + rename) and close it."""
     import matplotlib.pyplot as plt
 
     out = Path(path)

@@ -1,0 +1,176 @@
+"""Evaluation figures on top of :mod:`img2loc.geo.distance` (pure numpy, no model).
+
+* :func:`summarize`: the standard figures plus a bootstrap interval of the mean
+  GeoGuessr score.
+* :func:`f1_from_counts` / :func:`multilabel_counts`: micro-averaged multi-label F1
+  at a threshold, over all cells (parents included).
+* :func:`aggregate_views`: one probability vector per place from several views
+  (mean of probabilities, or mean of log-probabilities = normalised product).
+* Baseline helpers: :func:`medoid` (constant guess), :func:`nearest_rows`
+  (nearest neighbour in embedding space); error analysis: :func:`confused_pairs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from img2loc.geo.distance import geoguessr_score, haversine_km, metrics_from_distances
+
+AGGREGATES = ("mean", "product")
+_EPS = 1e-12
+
+
+def bootstrap_ci(
+    x: ArrayLike, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``x`` (NaNs for empty input)."""
+    v = np.asarray(x, dtype=np.float64).ravel()
+    if v.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    # Resample in chunks: n_boot x n indices at once would not fit for large sets.
+    chunk = max(1, min(n_boot, 4_000_000 // v.size))
+    for a in range(0, n_boot, chunk):
+        b = min(n_boot, a + chunk)
+        means[a:b] = v[rng.integers(0, v.size, size=(b - a, v.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def summarize(d_km: ArrayLike, seed: int = 0) -> dict[str, Any]:
+    """:func:`metrics_from_distances` plus ``geoguessr_ci95`` (95% bootstrap interval)."""
+    d = np.asarray(d_km, dtype=np.float64).ravel()
+    m = metrics_from_distances(d)
+    m["geoguessr_ci95"] = list(bootstrap_ci(geoguessr_score(d), seed=seed))
+    return m
+
+
+def multilabel_counts(
+    probs: ArrayLike, targets: ArrayLike, threshold: float = 0.5
+) -> NDArray[np.int64]:
+    """(true positives, false positives, false negatives) summed over rows and cells."""
+    p = np.asarray(probs) >= threshold
+    y = np.asarray(targets) > 0
+    return np.array([(p & y).sum(), (p & ~y).sum(), (~p & y).sum()], dtype=np.int64)
+
+
+def f1_from_counts(counts: ArrayLike) -> float:
+    """Micro F1 from (tp, fp, fn); NaN when there is nothing to score."""
+    tp, fp, fn = (int(c) for c in np.asarray(counts).ravel()[:3])
+    denom = 2 * tp + fp + fn
+    return 2 * tp / denom if denom else float("nan")
+
+
+def view_values(probs: ArrayLike, how: str) -> NDArray[np.float64]:
+    """What gets averaged over views: probabilities (mean) or log-probabilities (product)."""
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {how!r}")
+    p = np.asarray(probs, dtype=np.float64)
+    return np.log(np.clip(p, _EPS, 1.0)) if how == "product" else p
+
+
+def views_to_probs(sums: ArrayLike, counts: ArrayLike, how: str) -> NDArray[np.float64]:
+    """Per-place probabilities from summed :func:`view_values` and view counts."""
+    mean = np.asarray(sums, np.float64) / np.asarray(counts, np.float64).reshape(-1, 1)
+    # exp(mean log p) is the geometric mean: the product of the views' probabilities,
+    # normalised by the number of views so places with more views stay comparable.
+    return np.exp(mean) if how == "product" else mean
+
+
+def segment_sums(
+    values: NDArray[np.float64], codes: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """(code, summed rows, row count) per run of equal consecutive ``codes``."""
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, codes.size])
+    return codes[starts], np.add.reduceat(values, starts, axis=0), counts
+
+
+def aggregate_views(
+    probs: ArrayLike, groups: ArrayLike, how: str = "mean"
+) -> tuple[NDArray[Any], NDArray[np.float64]]:
+    """(group names, (n_groups, C) aggregated probabilities) for views in any order."""
+    uniq, codes = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    vals = view_values(np.asarray(probs)[order], how)
+    _, sums, counts = segment_sums(vals, codes[order].astype(np.int64))
+    return uniq, views_to_probs(sums, counts, how)
+
+
+def medoid(
+    lat: ArrayLike,
+    lon: ArrayLike,
+    max_candidates: int = 2000,
+    max_points: int = 20000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The photo location with the least total great-circle distance to all others.
+
+    Large sets are subsampled (candidates and points), which changes the answer by
+    far less than the distances the constant baseline is judged at.
+    """
+    la = np.asarray(lat, np.float64).ravel()
+    lo = np.asarray(lon, np.float64).ravel()
+    if la.size == 0:
+        raise ValueError("medoid of no points")
+    rng = np.random.default_rng(seed)
+    pts = rng.permutation(la.size)[:max_points]
+    cand = rng.permutation(la.size)[:max_candidates]
+    total = np.zeros(cand.size)
+    for a in range(0, cand.size, 256):
+        c = cand[a : a + 256]
+        total[a : a + 256] = haversine_km(la[c, None], lo[c, None], la[pts], lo[pts]).sum(axis=1)
+    best = cand[int(np.argmin(total))]
+    return float(la[best]), float(lo[best])
+
+
+def normalize_rows(x: ArrayLike) -> NDArray[np.float32]:
+    """Rows scaled to unit length (cosine similarity becomes a dot product)."""
+    a = np.asarray(x, np.float32)
+    n = np.linalg.norm(a, axis=1, keepdims=True)
+    out: NDArray[np.float32] = a / np.maximum(n, 1e-12)
+    return out
+
+
+def nearest_rows(queries: ArrayLike, unit_index: ArrayLike) -> NDArray[np.int64]:
+    """Row of ``unit_index`` (rows of length 1, see :func:`normalize_rows`) most
+    cosine-similar to each query row."""
+    sims = normalize_rows(queries) @ np.asarray(unit_index, np.float32).T
+    out: NDArray[np.int64] = np.argmax(sims, axis=1).astype(np.int64)
+    return out
+
+
+def confused_pairs(
+    true_idx: ArrayLike, pred_idx: ArrayLike, top: int = 10
+) -> list[tuple[int, int, int, int]]:
+    """Most frequent (true, predicted, count, true total) with true != predicted, commonest first.
+
+    Ties go to the smaller indices, so the list is deterministic.
+    """
+    t = np.asarray(true_idx, np.int64).ravel()
+    p = np.asarray(pred_idx, np.int64).ravel()
+    ok = (t >= 0) & (p >= 0)
+    t, p = t[ok], p[ok]
+    totals = dict(zip(*np.unique(t, return_counts=True), strict=True))
+    wrong = t != p
+    if not wrong.any():
+        return []
+    pairs, counts = np.unique(np.c_[t[wrong], p[wrong]], axis=0, return_counts=True)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -counts))[:top]
+    return [
+        (int(pairs[i, 0]), int(pairs[i, 1]), int(counts[i]), int(totals[pairs[i, 0]]))
+        for i in order
+    ]
+
+
+def breakdown(d_km: ArrayLike, labels: ArrayLike, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """:func:`summarize` per label value, most photos first (then by name)."""
+    d = np.asarray(d_km, np.float64).ravel()
+    lab = np.asarray(labels).astype(str).ravel()
+    names, counts = np.unique(lab, return_counts=True)
+    order = sorted(range(names.size), key=lambda i: (-counts[i], names[i]))
+    return {str(names[i]): summarize(d[lab == names[i]], seed) for i in order}

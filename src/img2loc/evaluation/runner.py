@@ -1,0 +1,248 @@
+"""Run models over photos in one streaming pass.
+
+Threads decode and preprocess the next batches while the models run on the
+current one; each photo is read once however many models are compared, and
+preprocessed once per distinct preprocessing (decoding as `img2loc predict` does).
+Nothing of size photos x cells is kept: every batch is decoded into cells,
+F1 counts and (for multi-view) running per-place sums straight away, which
+works because the photos of one place are consecutive (the caller sorts).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from img2loc.data.images import ImageError
+from img2loc.evaluation.data import read_image_bytes
+from img2loc.evaluation.metrics import (
+    multilabel_counts,
+    nearest_rows,
+    normalize_rows,
+    segment_sums,
+    view_values,
+    views_to_probs,
+)
+from img2loc.evaluation.models import EvalModel
+from img2loc.geo.decode import DECODERS
+from img2loc.inference.images import ImageBytes, load_input
+from img2loc.inference.preprocess import PreprocessConfig
+
+
+@dataclass
+class Batch:
+    """Rows that decoded, one input array per preprocessing, and the rows that failed."""
+
+    rows: NDArray[np.int64]
+    inputs: list[NDArray[np.float32]]
+    errors: list[tuple[int, str]]
+
+
+def _load(refs: Sequence[str], start: int, configs: list[PreprocessConfig]) -> Batch:
+    rows, errors = [], []
+    inputs: list[list[NDArray[np.float32]]] = [[] for _ in configs]
+    for j, ref in enumerate(refs):
+        try:
+            # The same decoding as `img2loc predict`, so both give the same numbers.
+            src = ImageBytes(ref, read_image_bytes(ref))
+            arrays = [load_input(src, c).x for c in configs]
+        except (ImageError, OSError, ValueError) as e:
+            errors.append((start + j, str(e)))
+            continue
+        rows.append(start + j)
+        for k, a in enumerate(arrays):
+            inputs[k].append(a)
+    stacked = [
+        np.stack(x) if x else np.zeros((0, 3, c.input_size, c.input_size), np.float32)
+        for x, c in zip(inputs, configs, strict=True)
+    ]
+    return Batch(np.asarray(rows, np.int64), stacked, errors)
+
+
+def iter_batches(
+    refs: Sequence[str],
+    configs: list[PreprocessConfig],
+    batch_size: int = 32,
+    workers: int = 2,
+    desc: str = "evaluating",
+    progress: bool = True,
+) -> Iterator[Batch]:
+    """Decoded batches in order, ``2 * workers`` batches decoded ahead in threads.
+
+    ``Batch.inputs[k]`` is the input for ``configs[k]``; give each distinct
+    preprocessing once (see :func:`distinct`).
+    """
+    starts = range(0, len(refs), batch_size)
+    bar = tqdm(total=len(refs), desc=desc, unit="img", disable=not progress)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: deque[Future[Batch]] = deque()
+        it = iter(starts)
+        for s in it:
+            pending.append(pool.submit(_load, refs[s : s + batch_size], s, configs))
+            if len(pending) >= 2 * max(1, workers):
+                break
+        while pending:
+            batch = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_load, refs[nxt : nxt + batch_size], nxt, configs))
+            yield batch
+            bar.update(len(batch.rows) + len(batch.errors))
+    bar.close()
+
+
+def distinct(configs: list[PreprocessConfig]) -> tuple[list[PreprocessConfig], list[int]]:
+    """(each preprocessing once, position of every model's in that list)."""
+    uniq = list(dict.fromkeys(configs))
+    return uniq, [uniq.index(c) for c in configs]
+
+
+@dataclass
+class Predictions:
+    """One model's guesses: per photo, and per place when views are grouped.
+
+    ``cell[rule]`` holds the predicted cell index per photo (-1: not decoded);
+    ``confidence`` the default rule's cell probability; ``nn`` the nearest training
+    row per photo (nearest-neighbour baseline, -1 when not computed).
+    """
+
+    cell: dict[str, NDArray[np.int64]]
+    confidence: NDArray[np.float32]
+    f1_counts: NDArray[np.int64]
+    nn: NDArray[np.int64]
+    group_cell: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    group_views: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    group_f1_counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(3, np.int64))
+
+
+class Collector:
+    """Turns one model's batches of probabilities into :class:`Predictions`."""
+
+    def __init__(
+        self,
+        model: EvalModel,
+        lat: NDArray[np.float64],
+        lon: NDArray[np.float64],
+        default_rule: str,
+        group_codes: NDArray[np.int64] | None = None,
+        aggregate: str = "mean",
+        train_embeddings: NDArray[np.float32] | None = None,
+    ) -> None:
+        n = lat.size
+        self.model, self.lat, self.lon = model, lat, lon
+        self.default_rule = default_rule
+        self.out = Predictions(
+            cell={r: np.full(n, -1, np.int64) for r in DECODERS},
+            confidence=np.full(n, np.nan, np.float32),
+            f1_counts=np.zeros(3, np.int64),
+            nn=np.full(n, -1, np.int64),
+        )
+        self.codes = group_codes
+        self.aggregate = aggregate
+        self.index = None if train_embeddings is None else normalize_rows(train_embeddings)
+        if group_codes is not None:
+            g = int(group_codes.max()) + 1 if group_codes.size else 0
+            # First row of each group gives the place's true location.
+            self.group_first = np.full(g, -1, np.int64)
+            uniq, first = np.unique(group_codes, return_index=True)
+            self.group_first[uniq] = first
+            self.out.group_cell = {r: np.full(g, -1, np.int64) for r in DECODERS}
+            self.out.group_views = np.zeros(g, np.int64)
+        self._carry: tuple[int, NDArray[np.float64], int] | None = None
+
+    def add(self, rows: NDArray[np.int64], x: NDArray[np.float32]) -> None:
+        """Run the model on one batch and record what it says."""
+        if rows.size == 0:
+            return
+        want_emb = self.index is not None
+        probs, emb = self.model.run_embed(x) if want_emb else (self.model.run(x), None)
+        if want_emb and emb is None:
+            emb = self.model.embed(x)
+        o = self.out
+        for rule, fn in DECODERS.items():
+            o.cell[rule][rows] = fn(probs, self.model.cells)
+        best = o.cell[self.default_rule][rows]
+        o.confidence[rows] = probs[np.arange(rows.size), best]
+        targets = self.model.cells.multi_hot(self.lat[rows], self.lon[rows])
+        o.f1_counts += multilabel_counts(probs, targets)
+        if emb is not None and self.index is not None:
+            o.nn[rows] = nearest_rows(emb, self.index)
+        if self.codes is not None:
+            self._add_views(self.codes[rows], probs)
+
+    def _add_views(self, codes: NDArray[np.int64], probs: NDArray[np.float32]) -> None:
+        seg, sums, counts = segment_sums(view_values(probs, self.aggregate), codes)
+        if self._carry is not None:
+            code, s, c = self._carry
+            if seg[0] == code:
+                sums[0] += s
+                counts[0] += c
+            else:
+                self._finish_groups(np.array([code]), s[None], np.array([c]))
+        # The batch's last place may go on in the next batch.
+        self._carry = (int(seg[-1]), sums[-1], int(counts[-1]))
+        if seg.size > 1:
+            self._finish_groups(seg[:-1], sums[:-1], counts[:-1])
+
+    def _finish_groups(
+        self, codes: NDArray[np.int64], sums: NDArray[np.float64], counts: NDArray[np.int64]
+    ) -> None:
+        p = views_to_probs(sums, counts, self.aggregate)
+        o = self.out
+        for rule, fn in DECODERS.items():
+            o.group_cell[rule][codes] = fn(p, self.model.cells)
+        o.group_views[codes] = counts
+        first = self.group_first[codes]
+        o.group_f1_counts += multilabel_counts(
+            p, self.model.cells.multi_hot(self.lat[first], self.lon[first])
+        )
+
+    def finish(self) -> Predictions:
+        """Close the last open place and return the predictions."""
+        if self._carry is not None:
+            code, s, c = self._carry
+            self._finish_groups(np.array([code]), s[None], np.array([c]))
+            self._carry = None
+        return self.out
+
+
+def embed_all(
+    models: list[EvalModel],
+    refs: Sequence[str],
+    batch_size: int,
+    workers: int,
+    progress: bool = True,
+) -> tuple[list[NDArray[np.float32]], NDArray[np.bool_]]:
+    """Embeddings of every photo for each model, and which photos decoded."""
+    configs, which = distinct([m.preprocess for m in models])
+    feats: list[list[NDArray[np.float32]]] = [[] for _ in models]
+    ok = np.zeros(len(refs), bool)
+    for b in iter_batches(refs, configs, batch_size, workers, "embedding train photos", progress):
+        ok[b.rows] = True
+        for k, m in enumerate(models):
+            if b.rows.size:
+                feats[k].append(m.embed(b.inputs[which[k]]))
+    return [np.concatenate(f) if f else np.zeros((0, 0), np.float32) for f in feats], ok
+
+
+def predict_all(
+    collectors: list[Collector],
+    refs: Sequence[str],
+    batch_size: int,
+    workers: int,
+    progress: bool = True,
+) -> tuple[list[Predictions], list[tuple[int, str]]]:
+    """Every model over every photo; returns predictions and (row, reason) per failure."""
+    configs, which = distinct([c.model.preprocess for c in collectors])
+    errors: list[tuple[int, str]] = []
+    for b in iter_batches(refs, configs, batch_size, workers, "evaluating", progress):
+        errors.extend(b.errors)
+        for c, k in zip(collectors, which, strict=True):
+            c.add(b.rows, b.inputs[k])
+    return [c.finish() for c in collectors], errors

@@ -1,0 +1,217 @@
+"""The model folder that ``img2loc export`` writes (no torch here).
+
+Layout (the contract read by ``Predictor``, evaluation and the browser):
+
+* ``model.onnx`` — fp32; input ``image`` (N, 3, S, S) float32, normalised as
+  ``preprocess.json`` says; output ``probs`` (N, n_cells): per-cell sigmoid probabilities.
+* ``model.browser.onnx`` — the same graph with compressed weights (fp32 compute).
+* ``cells.json`` — the cell set (CellSet format) plus per cell ``ancestors``
+  (tokens, parent first), ``leaf`` and ``place`` (nearest town to its centre).
+* ``preprocess.json`` — :class:`~img2loc.inference.preprocess.PreprocessConfig`.
+* ``README.md`` — model card; ``export.json`` — versions, checksums and parity figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from img2loc.data.places import reverse_geocode
+from img2loc.geo.cells import CellSet
+from img2loc.geo.decode import decode
+from img2loc.geo.distance import geo_metrics
+
+FORMAT, FORMAT_VERSION = "img2loc-model", 1
+#: ONNX Runtime fp32 vs PyTorch: largest allowed probability difference.
+FP32_TOLERANCE = 1e-4
+#: The browser model must pick fp32's top cell this often ...
+MIN_TOP_AGREEMENT = 0.98
+#: ... and lose at most this many accuracy points at any km threshold.
+MAX_ACC_LOSS = 1.0
+
+
+class ExportError(RuntimeError):
+    """An export failed a check; nothing was written. The message says what and why."""
+
+
+def cells_document(cells: CellSet) -> dict[str, Any]:
+    """``cells.json``: :meth:`CellSet.to_dict` plus ancestors, leaf flag and place name per cell."""
+    doc = cells.to_dict(polygons=True)
+    places = reverse_geocode(cells.center_lat, cells.center_lon)
+    tokens = [c["token"] for c in doc["cells"]]
+    for i, rec in enumerate(doc["cells"]):
+        rec["ancestors"] = [tokens[j] for j in cells.chain[i, 1:] if j >= 0]
+        rec["leaf"] = bool(cells.is_leaf[i])
+        rec["place"] = places[i]["place"]
+    return doc
+
+
+def compare(
+    ref: NDArray[np.float32],
+    new: NDArray[np.float32],
+    cells: CellSet,
+    lat: NDArray[np.float64] | None = None,
+    lon: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """How far ``new`` probabilities are from ``ref``: top-cell agreement, accuracy changes."""
+    i_ref, la_ref, lo_ref = decode(ref, cells)
+    i_new, la_new, lo_new = decode(new, cells)
+    out: dict[str, Any] = {
+        "n": int(ref.shape[0]),
+        "max_abs_diff": float(np.abs(ref.astype(np.float64) - new).max()) if ref.size else 0.0,
+        "top_cell_agreement": float(np.mean(i_ref == i_new)) if ref.size else 1.0,
+    }
+    if lat is not None and lon is not None:
+        m_ref = geo_metrics(la_ref, lo_ref, lat, lon)
+        m_new = geo_metrics(la_new, lo_new, lat, lon)
+        out["metrics_ref"], out["metrics"] = m_ref, m_new
+        out["acc_km_delta"] = {k: m_new["acc_km"][k] - v for k, v in m_ref["acc_km"].items()}
+    return out
+
+
+def passes(cmp: dict[str, Any]) -> bool:
+    """Whether a compressed model may ship (see MIN_TOP_AGREEMENT and MAX_ACC_LOSS)."""
+    loss_ok = all(d >= -MAX_ACC_LOSS for d in cmp.get("acc_km_delta", {}).values())
+    return bool(cmp["top_cell_agreement"] >= MIN_TOP_AGREEMENT and loss_ok)
+
+
+def describe(cmp: dict[str, Any]) -> str:
+    """One line of comparison figures for the export log."""
+    s = f"top cell = fp32's on {cmp['top_cell_agreement']:.1%} of {cmp['n']} images"
+    s += f", max |diff| {cmp['max_abs_diff']:.2e}"
+    if "acc_km_delta" in cmp:
+        s += "; accuracy change " + ", ".join(
+            f"{k} km {d:+.1f}" for k, d in cmp["acc_km_delta"].items()
+        )
+    return s
+
+
+def file_info(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def check_output(out: Path) -> None:
+    """Refuse to replace anything but an empty folder or an earlier model folder."""
+    if out.exists() and not (
+        out.is_dir() and (not any(out.iterdir()) or (out / "export.json").exists())
+    ):
+        raise ExportError(
+            f"{out} exists and is not a model folder from `img2loc export`; "
+            "choose another -o or remove it"
+        )
+
+
+@contextmanager
+def staging_dir(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` when the block succeeds.
+
+    Readers see the old model folder or the new one, never a half-written one; on
+    failure the old folder is untouched.
+    """
+    check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _table(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    first = next(iter(metrics.values()))
+    keys = list(first["acc_km"])
+    lines = [
+        "| model | " + " | ".join(f"{k} km" for k in keys) + " | median km | GeoGuessr |",
+        "|---|" + "---:|" * (len(keys) + 2),
+    ]
+    for name, m in metrics.items():
+        acc = " | ".join(f"{m['acc_km'][k]:.1f}%" for k in keys)
+        lines.append(f"| {name} | {acc} | {m['median_km']:.0f} | {m['geoguessr_mean']:.0f} |")
+    return lines
+
+
+def model_card(info: dict[str, Any], hparams: dict[str, Any], cells: CellSet) -> str:
+    """``README.md`` of a model folder: what the model is, how it was trained, how it scores."""
+    model, parity = info["model"], info["parity"]
+    pre = model["preprocess"]
+    summ = cells.summary()
+    lines = [
+        f"# img2loc model: {model['backbone']} over {len(cells)} S2 cells",
+        "",
+        "Guesses where a photo was taken from its pixels: one sigmoid probability per adaptive",
+        "S2 cell (a split cell stays beside its children). Use it with `img2loc predict --model",
+        "THIS_FOLDER` or `Predictor.load('THIS_FOLDER')`; the browser loads `model.browser.onnx`.",
+        "",
+        "## Files",
+        "",
+        "| file | what | size |",
+        "|---|---|---:|",
+    ]
+    what = {
+        "model.onnx": "fp32 ONNX, input `image` (N,3,S,S), output `probs` (N,cells)",
+        "model.browser.onnx": f"{parity['browser']['weights']} weights, fp32 compute",
+        "cells.json": "cells: token, level, centre, polygon, ancestors, place",
+        "preprocess.json": "resize, crop, mean/std applied before the model",
+        "export.json": "versions, checksums, parity figures",
+    }
+    for name, meta in info["files"].items():
+        lines.append(f"| `{name}` | {what.get(name, '')} | {meta['bytes'] / 1e6:.2f} MB |")
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"- Backbone `{model['backbone']}`, head `{model['head']}`, "
+        f"{model['num_features']} features.",
+        f"- Input: resize the shorter side to {pre['resize_size']} px ({pre['interpolation']}), "
+        f"{pre['crop']} crop {pre['input_size']}x{pre['input_size']}, scale to [0, 1], "
+        f"mean {pre['mean']}, std {pre['std']}, {pre['layout']}.",
+        f"- Cells: {summ['n_cells']} ({summ['n_leaves']} finest), per level "
+        + ", ".join(f"L{k}: {v}" for k, v in summ["cells_per_level"].items())
+        + f"; built with {cells.params or 'unrecorded parameters'}.",
+        f"- Trained {info.get('trained', 'for an unrecorded number of steps')}.",
+        "",
+        "## Training configuration",
+        "",
+    ]
+    lines += [f"- `{k}`: {v!r}" for k, v in sorted(hparams.items()) if k != "cells"]
+    lines += ["", "## Data", "", info.get("data") or "Not recorded with the checkpoint.", ""]
+    lines += ["## Metrics", ""]
+    if "metrics" in info:
+        lines += [f"On {info['metrics']['n']} images of {parity['images']}:", ""]
+        lines += _table({k: v for k, v in info["metrics"].items() if k != "n"})
+    else:
+        lines.append("No dev data with coordinates was given at export (`--data`).")
+    b = parity["browser"]
+    lines += [
+        "",
+        "## Export checks",
+        "",
+        f"- ONNX Runtime fp32 vs PyTorch on {parity['n']} images of {parity['images']}: "
+        f"max |diff| {parity['fp32_max_abs_diff']:.2e} (limit {FP32_TOLERANCE:g}).",
+        f"- Browser model ({b['weights']} weights): {describe(b)}.",
+        "- The browser model stores weights as int8/fp16 behind constant Cast/Mul nodes that",
+        "  ONNX Runtime folds at load: it computes in fp32, at fp32 speed, with no options.",
+        "",
+        f"Exported {info['created']} by img2loc {info['img2loc']} (torch {info['torch']}, "
+        f"onnx {info['onnx']}, onnxruntime {info['onnxruntime']}, opset {info['opset']}).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Write predictions as they come: a human-readable table, one JSON array, or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from img2loc.inference.predictor import Prediction
+
+FORMATS = ("table", "json", "csv")
+CSV_COLUMNS = (
+    "image",
+    "lat",
+    "lon",
+    "place",
+    "confidence",
+    "exif_lat",
+    "exif_lon",
+    "error_km",
+    "error",
+)
+_IMAGE_W, _PLACE_W = 36, 34
+
+
+@dataclass
+class Summary:
+    """Counts of a run: how many images were located, failed, and errors against EXIF GPS."""
+
+    n: int = 0
+    failed: int = 0
+    errors_km: list[float] = field(default_factory=list)
+
+    def add(self, p: Prediction) -> None:
+        self.n += 1
+        self.failed += not p.ok
+        if p.error_km is not None:
+            self.errors_km.append(p.error_km)
+
+    def line(self) -> str:
+        s = f"{self.n} image(s): {self.n - self.failed} located, {self.failed} failed"
+        if self.errors_km:
+            s += (
+                f"; {len(self.errors_km)} with EXIF GPS: median error "
+                f"{float(np.median(self.errors_km)):,.1f} km"
+            )
+        return s
+
+
+def _cut(s: str, w: int, left: bool = False) -> str:
+    if len(s) <= w:
+        return s
+    return "…" + s[-(w - 1) :] if left else s[: w - 1] + "…"
+
+
+def _table_row(p: Prediction, top_k: int) -> str:
+    name = _cut(p.image, _IMAGE_W, left=True).ljust(_IMAGE_W)
+    if p.error is not None:
+        return f"{name}  error: {p.error}"
+    assert p.lat is not None and p.lon is not None and p.confidence is not None
+    guess = f"{p.lat:8.4f}, {p.lon:9.4f}"
+    row = f"{name}  {guess}  {_cut(p.place or '', _PLACE_W):<{_PLACE_W}}  {p.confidence:6.1%}"
+    if p.exif is not None and p.error_km is not None:
+        row += f"  {p.exif[0]:8.4f}, {p.exif[1]:9.4f}  {p.error_km:9,.1f} km"
+    if top_k > 1 and p.top:
+        row += "\n    top: " + " | ".join(f"{t.place} {t.probability:.1%}" for t in p.top)
+    return row
+
+
+def _table_header() -> str:
+    return (
+        f"{'image':<{_IMAGE_W}}  {'guess (lat, lon)':<19}  {'place':<{_PLACE_W}}  "
+        f"{'conf':>6}  {'EXIF GPS (lat, lon)':<19}  {'error':>12}"
+    )
+
+
+def write_predictions(
+    preds: Iterable[Prediction], out: TextIO, fmt: str = "table", top_k: int = 5
+) -> Summary:
+    """Write each prediction as soon as it arrives; return the run's :class:`Summary`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    summary = Summary()
+    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    elif fmt == "json":
+        out.write("[")
+    else:
+        out.write(_table_header() + "\n")
+    for p in preds:
+        if writer is not None:
+            d = p.to_dict()
+            ex = d["exif"] or {}
+            writer.writerow(
+                [
+                    d["image"],
+                    d["lat"],
+                    d["lon"],
+                    d["place"],
+                    d["confidence"],
+                    ex.get("lat"),
+                    ex.get("lon"),
+                    d["error_km"],
+                    d["error"],
+                ]
+            )
+        elif fmt == "json":
+            sep = "\n" if summary.n == 0 else ",\n"
+            out.write(sep + json.dumps(p.to_dict(), ensure_ascii=False))
+        else:
+            out.write(_table_row(p, top_k) + "\n")
+        out.flush()
+        summary.add(p)
+    if fmt == "json":
+        out.write("\n]\n" if summary.n else "]\n")
+    elif fmt == "table":
+        out.write(summary.line() + "\n")
+    return summary

@@ -1,0 +1,404 @@
+"""`Predictor`: an exported model folder run with ONNX Runtime (no torch).
+
+A model folder (written by ``img2loc export``) holds ``model.onnx`` (fp32),
+``model.browser.onnx`` (compressed weights), ``cells.json`` (cells with place
+names), ``preprocess.json`` and a model card. Images are decoded in a thread
+pool (Pillow releases the GIL) while ONNX Runtime runs the previous batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from img2loc.data.images import ImageError
+from img2loc.geo.cells import CellSet
+from img2loc.geo.decode import DECODERS, decode, leaf_distribution
+from img2loc.geo.distance import haversine_km
+from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
+from img2loc.inference.preprocess import PreprocessConfig
+
+#: The model shipped inside the package (used when no model folder is given).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
+#: Model files by variant name.
+VARIANTS = {"fp32": "model.onnx", "browser": "model.browser.onnx"}
+INPUT_NAME, OUTPUT_NAME = "image", "probs"
+
+
+class ModelError(ValueError):
+    """A model folder cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class TopCell:
+    """One of the most probable cells: its centre, probability, S2 token and place name."""
+
+    lat: float
+    lon: float
+    probability: float
+    cell: str
+    place: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lat": round(self.lat, 6),
+            "lon": round(self.lon, 6),
+            "probability": round(self.probability, 6),
+            "cell": self.cell,
+            "place": self.place,
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Where one image was taken, or why it could not be read (``error``).
+
+    ``confidence`` is the probability that the photo lies in the guessed cell;
+    ``top`` lists the most probable finest cells (probabilities over finest cells
+    sum to 1). ``exif`` is the GPS position in the photo's EXIF and ``error_km``
+    the distance from it to the guess.
+    """
+
+    image: str
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = None
+    confidence: float | None = None
+    top: list[TopCell] = field(default_factory=list)
+    exif: tuple[float, float] | None = None
+    error_km: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (the ``--json`` output of ``img2loc predict``)."""
+
+        def r(v: float | None, nd: int) -> float | None:
+            return None if v is None else round(v, nd)
+
+        return {
+            "image": self.image,
+            "lat": r(self.lat, 6),
+            "lon": r(self.lon, 6),
+            "place": self.place,
+            "confidence": r(self.confidence, 6),
+            "top": [t.to_dict() for t in self.top],
+            "exif": None if self.exif is None else {"lat": self.exif[0], "lon": self.exif[1]},
+            "error_km": r(self.error_km, 3),
+            "error": self.error,
+        }
+
+
+def resolve_model(model_dir: str | os.PathLike[str] | None, variant: str) -> tuple[Path, Path]:
+    """(model folder, ONNX file) for a folder (default: the bundled model) and a variant.
+
+    ``variant``: ``fp32`` (model.onnx), ``browser`` (model.browser.onnx) or ``auto``
+    (fp32 when present). A path to an ``.onnx`` file inside a model folder also works.
+    """
+    if variant not in (*VARIANTS, "auto"):
+        raise ModelError(f"variant must be one of {[*VARIANTS, 'auto']}, got {variant!r}")
+    d = DEFAULT_MODEL_DIR if model_dir is None else Path(model_dir)
+    if d.suffix == ".onnx" and d.is_file():
+        return d.parent, d
+    if not d.is_dir():
+        if model_dir is None:
+            raise ModelError(
+                f"no bundled model in this installation ({d} is missing). Pass a model folder "
+                "written by `img2loc export`: `img2loc predict --model DIR ...` or "
+                "Predictor.load('DIR')"
+            )
+        raise ModelError(f"model folder {d} not found; write one with `img2loc export`")
+    names = [VARIANTS["fp32"], VARIANTS["browser"]] if variant == "auto" else [VARIANTS[variant]]
+    for n in names:
+        if (d / n).is_file():
+            return d, d / n
+    raise ModelError(
+        f"{d} has no {' or '.join(names)}; is it a model folder written by `img2loc export`?"
+    )
+
+
+def _load_cells(path: Path) -> tuple[CellSet, list[str] | None]:
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing; re-export the model with `img2loc export`") from None
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path} is not valid JSON ({e}); re-export the model") from None
+    places = [c.get("place") for c in doc.get("cells", [])]
+    ok = bool(places) and all(isinstance(p, str) for p in places)
+    return CellSet.from_dict(doc), [str(p) for p in places] if ok else None
+
+
+def make_session(model: Path | bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session for a model file (or its bytes), tuned for :class:`Predictor`."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or os.cpu_count() or 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    # Decoder threads run beside ONNX Runtime: spinning intra-op threads would steal their cores.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model),
+            so,
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as e:
+        name = "model" if isinstance(model, bytes) else str(model)
+        raise ModelError(
+            f"{name}: ONNX Runtime cannot load it ({e}); re-export the model"
+        ) from None
+
+
+class Predictor:
+    """Geolocate photos with an exported model. Build one with :meth:`load`."""
+
+    def __init__(
+        self,
+        session: Any,
+        cells: CellSet,
+        preprocess: PreprocessConfig,
+        places: list[str] | None = None,
+        *,
+        model_path: Path | None = None,
+        batch_size: int = 32,
+        workers: int | None = None,
+    ) -> None:
+        self.session = session
+        self.cells = cells
+        self.preprocess = preprocess
+        self.model_path = model_path
+        self.batch_size = max(1, batch_size)
+        self.workers = workers or os.cpu_count() or 1
+        self._places = places
+        self._input = session.get_inputs()[0].name
+        n_out = session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and n_out != len(cells):
+            raise ModelError(
+                f"model outputs {n_out} cells but cells.json has {len(cells)}; the folder mixes "
+                "files of different exports: re-export it"
+            )
+        self._leaves = np.flatnonzero(cells.is_leaf)
+        # Each finest cell and its ancestors: a leaf lies inside every cell of its chain.
+        self._leaf_chain = cells.chain[self._leaves]
+        self._tokens = cells.tokens()
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | os.PathLike[str] | None = None,
+        variant: str = "auto",
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        workers: int | None = None,
+    ) -> Predictor:
+        """Load a model folder (default: the bundled model).
+
+        Args:
+            model_dir: folder written by ``img2loc export`` (or an ``.onnx`` file in one).
+            variant: ``auto`` (fp32 when present), ``fp32`` or ``browser``.
+            batch_size: images per ONNX Runtime run.
+            threads: ONNX Runtime intra-op threads (default: all cores).
+            workers: image decoding threads (default: all cores).
+        """
+        d, onnx_path = resolve_model(model_dir, variant)
+        cells, places = _load_cells(d / "cells.json")
+        pre_path = d / "preprocess.json"
+        if not pre_path.is_file():
+            raise ModelError(f"{pre_path} is missing; re-export the model with `img2loc export`")
+        pre = PreprocessConfig.load(pre_path)
+        return cls(
+            make_session(onnx_path, threads),
+            cells,
+            pre,
+            places,
+            model_path=onnx_path,
+            batch_size=batch_size,
+            workers=workers,
+        )
+
+    # ------------------------------------------------------------------ model
+    @property
+    def places(self) -> list[str]:
+        """Place name of every cell (nearest town to its centre)."""
+        if self._places is None:
+            # Older cells.json without names: look them up once (about a second).
+            from img2loc.data.places import reverse_geocode
+
+            found = reverse_geocode(self.cells.center_lat, self.cells.center_lon)
+            self._places = [p["place"] for p in found]
+        return self._places
+
+    def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Per-cell probabilities (N, n_cells) of preprocessed images (N, 3, S, S)."""
+        s = self.preprocess.input_size
+        if batch.ndim != 4 or batch.shape[1:] != (3, s, s):
+            raise ValueError(
+                f"expected a float32 batch of shape (N, 3, {s}, {s}), got {batch.shape}; "
+                "prepare images with img2loc.inference.preprocess.preprocess"
+            )
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        outs = [
+            self.session.run(None, {self._input: x[i : i + self.batch_size]})[0]
+            for i in range(0, x.shape[0], self.batch_size)
+        ]
+        if not outs:
+            return np.zeros((0, len(self.cells)), np.float32)
+        probs: NDArray[np.float32] = np.concatenate(outs).astype(np.float32, copy=False)
+        return probs
+
+    # ------------------------------------------------------------------ images
+    def _load(self, src: ImageInput) -> Decoded | ImageError:
+        try:
+            return load_input(src, self.preprocess)
+        except ImageError as e:
+            return e
+        except Exception as e:  # a bad input must never stop the batch
+            return ImageError(f"{source_name(src)}: unreadable ({type(e).__name__}: {e})")
+
+    def _decoded(self, images: Iterable[ImageInput]) -> Iterator[tuple[str, Decoded | ImageError]]:
+        """Decode in a thread pool, in order, a bounded window ahead of the consumer."""
+        window: deque[tuple[str, Future[Decoded | ImageError]]] = deque()
+        ahead = 2 * self.batch_size
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="img2loc-decode")
+        try:
+            for src in images:
+                window.append((source_name(src), pool.submit(self._load, src)))
+                if len(window) > ahead:
+                    name, fut = window.popleft()
+                    yield name, fut.result()
+            while window:
+                name, fut = window.popleft()
+                yield name, fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _batches(
+        self, images: Iterable[ImageInput]
+    ) -> Iterator[tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]]:
+        """Decoded images in batches with the probabilities of the readable ones."""
+        batch: list[tuple[str, Decoded | ImageError]] = []
+
+        def flush() -> tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]:
+            xs = [d.x for _, d in batch if isinstance(d, Decoded)]
+            s = self.preprocess.input_size
+            x = np.stack(xs) if xs else np.zeros((0, 3, s, s), np.float32)
+            return batch, self.run(x)
+
+        for item in self._decoded(images):
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield flush()
+                batch = []
+        if batch:
+            yield flush()
+
+    def probabilities(self, images: Iterable[ImageInput]) -> NDArray[np.float32]:
+        """Per-cell probabilities (N, n_cells) of images (paths, URLs, bytes, PIL, arrays).
+
+        Raises :class:`~img2loc.data.images.ImageError` naming the first unreadable image.
+        """
+        out = []
+        for batch, probs in self._batches(images):
+            for _, d in batch:
+                if isinstance(d, ImageError):
+                    raise d
+            out.append(probs)
+        return np.concatenate(out) if out else np.zeros((0, len(self.cells)), np.float32)
+
+    # ------------------------------------------------------------------ results
+    def results(
+        self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = "hierarchical"
+    ) -> list[tuple[float, float, int, float, list[TopCell]]]:
+        """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
+        if decode_rule not in DECODERS:
+            raise ValueError(f"unknown decoding rule {decode_rule!r}; choose from {list(DECODERS)}")
+        if probs.shape[0] == 0:
+            return []
+        idx, lat, lon = decode(probs, self.cells, decode_rule)
+        _, dist = leaf_distribution(probs, self.cells)
+        # Probability mass of the finest cells inside the guessed cell.
+        inside = (self._leaf_chain[None, :, :] == idx[:, None, None]).any(axis=2)
+        conf = (dist * inside).sum(axis=1)
+        k = max(0, min(top_k, self._leaves.size))
+        order = np.argsort(-dist, axis=1, kind="stable")[:, :k]
+        places = self.places
+        out = []
+        for r in range(len(idx)):
+            top = []
+            for j in order[r]:
+                c = int(self._leaves[j])
+                top.append(
+                    TopCell(
+                        float(self.cells.center_lat[c]),
+                        float(self.cells.center_lon[c]),
+                        float(dist[r, j]),
+                        self._tokens[c],
+                        places[c],
+                    )
+                )
+            out.append((float(lat[r]), float(lon[r]), int(idx[r]), float(conf[r]), top))
+        return out
+
+    def predict_iter(
+        self, images: Iterable[ImageInput], top_k: int = 5, decode: str = "hierarchical"
+    ) -> Iterator[Prediction]:
+        """:meth:`predict` as a stream: results come batch by batch, in input order."""
+        if decode not in DECODERS:
+            raise ValueError(f"unknown decoding rule {decode!r}; choose from {list(DECODERS)}")
+        return self._predict_iter(images, top_k, decode)
+
+    def _predict_iter(
+        self, images: Iterable[ImageInput], top_k: int, decode: str
+    ) -> Iterator[Prediction]:
+        for batch, probs in self._batches(images):
+            res = iter(self.results(probs, top_k, decode))
+            for name, d in batch:
+                if isinstance(d, ImageError):
+                    yield Prediction(name, error=str(d))
+                    continue
+                lat, lon, c, conf, top = next(res)
+                g = d.gps
+                exif = (g.lat, g.lon) if g.lat is not None and g.lon is not None else None
+                err = None if exif is None else float(haversine_km(lat, lon, exif[0], exif[1]))
+                yield Prediction(name, lat, lon, self.places[c], conf, top, exif, err)
+
+    @overload
+    def predict(
+        self, images: list[Any] | tuple[Any, ...], top_k: int = ..., decode: str = ...
+    ) -> list[Prediction]: ...
+
+    @overload
+    def predict(self, images: ImageInput, top_k: int = ..., decode: str = ...) -> Prediction: ...
+
+    def predict(
+        self,
+        images: ImageInput | list[Any] | tuple[Any, ...],
+        top_k: int = 5,
+        decode: str = "hierarchical",
+    ) -> Prediction | list[Prediction]:
+        """Where photos were taken: one :class:`Prediction` per image, in order.
+
+        ``images``: a path, URL, bytes, PIL image or numpy array (HxWxC), or a list
+        of them (then a list comes back). ``decode``: ``hierarchical`` or ``seed``.
+        An unreadable image gets a record with ``error`` set; it never raises.
+        """
+        if isinstance(images, list | tuple):
+            return list(self.predict_iter(images, top_k, decode))
+        return next(self.predict_iter([images], top_k, decode))

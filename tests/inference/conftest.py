@@ -1,0 +1,91 @@
+"""A tiny model folder built without torch: a hand-made ONNX graph over a real cell set."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from img2loc.geo import CellSet
+from img2loc.inference.preprocess import PreprocessConfig
+
+onnx = pytest.importorskip("onnx")
+
+SIZE = 32
+
+
+def _tiny_graph(n_cells: int, seed: int = 0):
+    """Conv -> ReLU -> global pool -> linear -> sigmoid: colours and edges move the answer."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    hidden = 64
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.5, (hidden, 3, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.1, hidden).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (n_cells, hidden)).astype(np.float32), "w2"),
+        numpy_helper.from_array(rng.normal(-1, 0.5, n_cells).astype(np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "w2", "b2"], ["logits"], transB=1),
+        helper.make_node("Sigmoid", ["logits"], ["probs"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_cells])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model
+
+
+def make_model_dir(root: Path) -> Path:
+    """A complete model folder (the `img2loc export` layout) with a tiny hand-made graph."""
+    import json
+
+    from img2loc.export.bundle import cells_document
+    from img2loc.export.compress import compress_weights, quantizable
+
+    rng = np.random.default_rng(3)
+    # Spread-out photos plus three dense towns, so cells nest over several levels.
+    towns = np.repeat([[48.85, 2.35], [35.68, 139.69], [-33.87, 151.21]], 80, axis=0)
+    lat = np.r_[rng.uniform(-40, 60, 200), towns[:, 0] + rng.normal(0, 0.3, len(towns))]
+    lon = np.r_[rng.uniform(-120, 140, 200), towns[:, 1] + rng.normal(0, 0.3, len(towns))]
+    cells = CellSet.build(lat, lon, min_samples=4, max_samples=30)
+    root.mkdir(parents=True)
+    model = _tiny_graph(len(cells))
+    onnx.save(model, root / "model.onnx")
+    onnx.save(compress_weights(model, quantizable(model)), root / "model.browser.onnx")
+    (root / "cells.json").write_text(json.dumps(cells_document(cells)))
+    PreprocessConfig(input_size=SIZE, resize_size=SIZE + 4).save(root / "preprocess.json")
+    return root
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny")
+
+
+def photo(rng: np.random.Generator, size=(120, 90), fmt="JPEG", exif=None, mode="RGB") -> bytes:
+    """Encoded photo-like image: a colour gradient plus noise."""
+    w, h = size
+    base = np.linspace(rng.uniform(0, 255, 3), rng.uniform(0, 255, 3), h)[:, None, :]
+    arr = np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+    im = Image.fromarray(arr)
+    if mode != "RGB":
+        im = im.convert(mode)
+    buf = io.BytesIO()
+    kw = {"exif": exif} if exif is not None else {}
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
