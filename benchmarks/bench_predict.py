@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     for cli in (False, True):
         t = startup(model, street[0], cli)
         mark = "ok" if t <= TARGETS["startup"] else "ABOVE TARGET"
-        what = "start-up to first answer, " + ("CLI `img2loc predict`" if cli else "Python API")
+        what = "start-up to first answer " + ("(img2loc predict)" if cli else "(Python API)")
         print(f"{what:<42} {t:7.2f} s {'':>11} {'':>6}  <= {TARGETS['startup']:g} s {mark}")
 
 
