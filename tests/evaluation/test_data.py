@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from img2loc.data.images import open_image
+from img2loc.data.io import read_bytes
 from img2loc.data.tables import TableError
-from img2loc.evaluation.data import choose_split, load_data, read_image_bytes, subsample
+from img2loc.evaluation.data import choose_split, load_data, subsample
 from tests.conftest import gps_exif, jpeg_bytes
 
 
 def _readable(refs) -> bool:
-    return all(open_image(read_image_bytes(r)).width > 0 for r in refs)
+    return all(open_image(read_bytes(r)).width > 0 for r in refs)
 
 
 def test_shards_default_to_test_then_val(tiny_data):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from scipy.cluster.vq import kmeans2
 
 from img2loc.data.features import load_feature_info, load_features
@@ -77,7 +78,7 @@ def write_cluster_sheets(
     return out
 
 
-def _thumbnail(ref: object, size: int):  # type: ignore[no-untyped-def]
+def _thumbnail(ref: object, size: int) -> Image.Image | None:
     if not isinstance(ref, str):
         return None
     try:

@@ -1,19 +1,22 @@
 """Read image bytes from a manifest's ``image`` reference.
 
 A reference is a local path (absolute, or relative to the manifest's folder),
-an http(s) URL, or ``zip:ARCHIVE!/MEMBER`` for images inside zip archives
-(OSV-5M ships its images that way; they are read without unpacking).
+an http(s) URL, ``zip:ARCHIVE!/MEMBER`` for images inside zip archives
+(OSV-5M ships its images that way; they are read without unpacking), or
+``tar:SHARD@OFFSET+SIZE`` for a sample stored uncompressed inside a shard tar.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import zipfile
 from pathlib import Path
 
 _ZIP = re.compile(r"^zip:(?P<archive>.+?)!/(?P<member>.+)$")
+_TAR = re.compile(r"^tar:(?P<path>.+)@(?P<offset>\d+)\+(?P<size>\d+)$")
 _zips = threading.local()
 
 
@@ -22,13 +25,18 @@ def zip_ref(archive: str | Path, member: str) -> str:
     return f"zip:{Path(archive).resolve()}!/{member}"
 
 
+def tar_ref(shard: str | Path, offset: int, size: int) -> str:
+    """The reference of ``size`` bytes at ``offset`` of an uncompressed tar (a shard member)."""
+    return f"tar:{Path(shard).resolve()}@{offset}+{size}"
+
+
 def is_url(ref: str) -> bool:
     return ref.startswith(("http://", "https://"))
 
 
 def resolve(ref: str, base_dir: str | Path | None = None) -> str:
     """Make a relative local path absolute against ``base_dir``; other refs unchanged."""
-    if is_url(ref) or ref.startswith("zip:") or base_dir is None:
+    if is_url(ref) or ref.startswith(("zip:", "tar:")) or base_dir is None:
         return ref
     p = Path(ref)
     return str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
@@ -42,8 +50,22 @@ def _open_zip(archive: str) -> zipfile.ZipFile:
     return cache[archive]
 
 
+def _read_span(path: str, offset: int, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise OSError(f"{path}: truncated shard (wanted {size} bytes at {offset})")
+    return data
+
+
 def read_bytes(ref: str, timeout: float = 30.0) -> bytes:
     """Bytes of the image at ``ref``; raises OSError/ValueError with a clear message."""
+    t = _TAR.match(ref)
+    if t:
+        return _read_span(t["path"], int(t["offset"]), int(t["size"]))
     m = _ZIP.match(ref)
     if m:
         try:

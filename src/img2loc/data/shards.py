@@ -194,6 +194,33 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
     return stats
 
 
+def read_info(folder: str | Path) -> dict[str, Any]:
+    """The ``_info.json`` of a shard folder, with a fix-it message when it is missing."""
+    p = Path(folder) / INFO
+    if not p.exists():
+        raise FileNotFoundError(f"{p} not found: write shards with `img2loc data shards` first")
+    info: dict[str, Any] = json.loads(p.read_text())
+    return info
+
+
+def is_shard_folder(path: str | Path) -> bool:
+    return (Path(path) / INFO).is_file()
+
+
+def read_index(folder: str | Path, split: str | None = None) -> pd.DataFrame:
+    """The ``_index.parquet`` of a shard folder (one row per sample), optionally one split."""
+    p = Path(folder) / INDEX
+    if not p.exists():
+        raise FileNotFoundError(
+            f"{p} not found: shard folders written before the index "
+            "existed must be written again with `img2loc data shards`"
+        )
+    df = pd.read_parquet(p)
+    if split is not None:
+        df = df[df["split"] == split].reset_index(drop=True)
+    return df
+
+
 def _write_index(out: Path, plan: dict[str, list[pd.DataFrame]], failed: set[str]) -> None:
     """``_index.parquet``: one row per written sample (key, coordinates, split, shard), so
     cell sets, statistics and evaluation need not open the tars."""

@@ -28,14 +28,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not p.exists():
         raise TableError(f"{p}: no such file")
     if p.is_dir():
-        index = p / "_index.parquet"
-        if not index.exists():
-            raise TableError(
-                f"{p} is a folder without _index.parquet; give a CSV/Parquet "
-                "file or a shard folder written by `img2loc data shards`"
-            )
-        df = pd.read_parquet(index)
-        return df[df["split"] == "train"].reset_index(drop=True)
+        from img2loc.data.shards import read_index  # shards needs Pillow; tables does not
+
+        try:
+            return read_index(p, "train")
+        except FileNotFoundError as e:
+            raise TableError(f"{e}; or give a CSV/Parquet file") from None
     suffix = p.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

@@ -1,8 +1,8 @@
 """Evaluation photos from shards, manifests, CSV tables or photo folders, as one table.
 
 Every input becomes manifest rows (see :mod:`img2loc.data.manifest`) plus
-``dataset``, the DATA argument it came from. ``image`` is a reference :func:`read_image_bytes`
-understands: a path, URL or ``zip:`` reference (see :mod:`img2loc.data.io`), or
+``dataset``, the DATA argument it came from. ``image`` is a reference that
+:func:`img2loc.data.io.read_bytes` reads: a path, URL, ``zip:`` reference, or
 ``tar:SHARD@OFFSET+SIZE`` for a photo inside a WebDataset shard, so shard photos
 are read by random access and nothing is held in memory.
 
@@ -13,8 +13,6 @@ Shard folders: ``split=None`` picks ``test``, else ``val`` (the splits written b
 from __future__ import annotations
 
 import json
-import os
-import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from img2loc.data.io import read_bytes, resolve
+from img2loc.data.io import resolve, tar_ref
 from img2loc.data.manifest import make_manifest, read_manifest
+from img2loc.data.shards import is_shard_folder, read_info
 from img2loc.data.tables import TableError, read_table
 
 DEFAULT_SPLITS = ("test", "val")
-_TAR = re.compile(r"^tar:(?P<path>.+)@(?P<offset>\d+)\+(?P<size>\d+)$")
 
 
 @dataclass
@@ -37,22 +35,6 @@ class EvalData:
     table: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
     splits: dict[str, str] = field(default_factory=dict)  # shard folder -> split used
-
-
-def read_image_bytes(ref: str) -> bytes:
-    """Bytes of an image reference, including ``tar:`` references into shards."""
-    m = _TAR.match(ref)
-    if m is None:
-        return read_bytes(ref)
-    size = int(m["size"])
-    fd = os.open(m["path"], os.O_RDONLY)
-    try:
-        data = os.pread(fd, size, int(m["offset"]))
-    finally:
-        os.close(fd)
-    if len(data) != size:
-        raise OSError(f"{m['path']}: truncated shard (wanted {size} bytes at {m['offset']})")
-    return data
 
 
 def choose_split(splits: dict[str, object], split: str | None, where: object) -> str:
@@ -72,8 +54,7 @@ def choose_split(splits: dict[str, object], split: str | None, where: object) ->
 
 def read_shards(folder: Path, split: str | None) -> tuple[pd.DataFrame, str]:
     """Metadata of every photo of one split of a shard folder, with ``tar:`` references."""
-    info_path = folder / "_info.json"
-    info = json.loads(info_path.read_text())
+    info = read_info(folder)
     split = choose_split(info.get("splits", {}), split, folder)
     records = []
     for name in info["splits"][split]["shards"]:
@@ -87,7 +68,7 @@ def read_shards(folder: Path, split: str | None) -> tuple[pd.DataFrame, str]:
                     f = tar.extractfile(member)
                     metas[key] = json.loads(f.read()) if f is not None else {}
                 elif ext in ("jpg", "jpeg", "png", "webp"):
-                    jpgs[key] = f"tar:{path.resolve()}@{member.offset_data}+{member.size}"
+                    jpgs[key] = tar_ref(path, member.offset_data, member.size)
         for key, meta in metas.items():
             if key in jpgs:
                 records.append({**meta, "key": key, "image": jpgs[key]})
@@ -115,7 +96,7 @@ def load_one(path: Path, split: str | None = None, image_dir: Path | None = None
         raise TableError(f"{path}: no such file or folder")
     used: dict[str, str] = {}
     skipped: list[tuple[str, str]] = []
-    if path.is_dir() and (path / "_info.json").exists():
+    if is_shard_folder(path):
         df, used[str(path)] = read_shards(path, split)
     elif path.is_dir():
         from img2loc.data.sources.folder import import_folder

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from img2loc.data.images import ImageError, open_image
+from img2loc.data.io import read_bytes
 from img2loc.data.places import reverse_geocode
-from img2loc.evaluation.data import read_image_bytes
 from img2loc.evaluation.metrics import breakdown, confused_pairs, f1_from_counts, summarize
 from img2loc.evaluation.pipeline import (
     DEFAULT_RULE,
@@ -297,7 +297,7 @@ def _add_guesses(
 # ---------------------------------------------------------------------- pictures
 def _thumb(ref: str) -> Any:
     try:
-        im = open_image(read_image_bytes(ref), draft=(THUMB, THUMB))
+        im = open_image(read_bytes(ref), draft=(THUMB, THUMB))
     except (ImageError, OSError, ValueError):
         return None
     im.thumbnail((THUMB, THUMB))

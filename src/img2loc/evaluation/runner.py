@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from img2loc.data.images import ImageError
-from img2loc.evaluation.data import read_image_bytes
+from img2loc.data.io import read_bytes
 from img2loc.evaluation.metrics import (
     multilabel_counts,
     nearest_rows,
@@ -50,7 +50,7 @@ def _load(refs: Sequence[str], start: int, configs: list[PreprocessConfig]) -> B
     for j, ref in enumerate(refs):
         try:
             # The same decoding as `img2loc predict`, so both give the same numbers.
-            src = ImageBytes(ref, read_image_bytes(ref))
+            src = ImageBytes(ref, read_bytes(ref))
             arrays = [load_input(src, c).x for c in configs]
         except (ImageError, OSError, ValueError) as e:
             errors.append((start + j, str(e)))

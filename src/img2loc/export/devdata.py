@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from img2loc.data.images import ImageError
+from img2loc.data.shards import INFO, is_shard_folder, read_info
 from img2loc.inference.images import ImageBytes, ImageInput, load_input
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 
@@ -41,12 +42,10 @@ class DevImages:
 
 
 def _shard_samples(folder: Path) -> tuple[str, Iterator[tuple[str, bytes, dict[str, float]]]]:
-    info_path = folder / "_info.json"
-    info = json.loads(info_path.read_text())
-    splits = info.get("splits", {})
+    splits = read_info(folder).get("splits", {})
     split = next((s for s in DEV_SPLITS if splits.get(s, {}).get("n")), None)
     if split is None:
-        raise ValueError(f"{info_path} lists no images in {DEV_SPLITS}")
+        raise ValueError(f"{folder / INFO} lists no images in {DEV_SPLITS}")
 
     def samples() -> Iterator[tuple[str, bytes, dict[str, float]]]:
         for name in splits[split]["shards"]:
@@ -83,7 +82,7 @@ def load_dev_images(data: str | Path, cfg: PreprocessConfig, limit: int = 256) -
     p = Path(data)
     xs, lats, lons, skipped = [], [], [], 0
     if p.is_dir():
-        if not (p / "_info.json").is_file():
+        if not is_shard_folder(p):
             raise ValueError(f"{p} is not a shard folder (no _info.json); pass shards or a CSV")
         source, samples = _shard_samples(p)
         items: Iterator[tuple[str, ImageInput, float, float]] = (

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from img2loc import __version__
+from img2loc.data.shards import is_shard_folder, read_info
 from img2loc.export.browser import choose_browser_model
 from img2loc.export.bundle import (
     FORMAT,
@@ -110,8 +111,8 @@ def _training_info(checkpoint: Path) -> tuple[str | None, str | None]:
         f"`{k}`={v!r}" for k, v in sorted(data.items())
     )
     shards = Path(str(data.get("shards", "")))
-    if (shards / "_info.json").is_file():
-        info = json.loads((shards / "_info.json").read_text())
+    if is_shard_folder(shards):
+        info = read_info(shards)
         splits = ", ".join(f"{k} {v.get('n', '?')}" for k, v in info.get("splits", {}).items())
         text += f". Shards: {splits} photos"
         if info.get("source_weights"):

@@ -31,6 +31,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset
 from torchvision.transforms import v2
 
+from img2loc.data.shards import read_info
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,6 @@ class AugmentConfig:
     contrast: float = 0.2
     saturation: float = 0.1
     hue: float = 0.0
-
-
-def read_info(shards: str | Path) -> dict[str, Any]:
-    """The ``_info.json`` of a shard folder (written by ``img2loc data shards``)."""
-    p = Path(shards) / "_info.json"
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: write shards with `img2loc data shards` first")
-    info: dict[str, Any] = json.loads(p.read_text())
-    return info
 
 
 def split_urls(shards: str | Path, split: str) -> tuple[list[str], int]:

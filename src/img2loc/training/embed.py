@@ -26,10 +26,11 @@ from torch import nn
 from tqdm import tqdm
 
 from img2loc.data.features import INFO
+from img2loc.data.shards import read_info
 from img2loc.geo.cells import atomic_write_text
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import DEFAULT_BACKBONE, create_backbone
-from img2loc.training.data import decode_sample, read_info, split_urls, warn_and_continue
+from img2loc.training.data import decode_sample, split_urls, warn_and_continue
 
 
 def _model(
@@ -107,8 +108,9 @@ def embed_shards(
                 f"{output} holds features of another model ({same}); choose a new output folder"
             )
     output.mkdir(parents=True, exist_ok=True)
-    todo = [(s, u) for s in splits for u in split_urls(shards, s)[0]]
-    total = sum(split_urls(shards, s)[1] for s in splits)
+    urls = {s: split_urls(shards, s) for s in splits}
+    todo = [(s, u) for s in splits for u in urls[s][0]]
+    total = sum(n for _, n in urls.values())
     bar = tqdm(total=total, unit="img", desc="embed", disable=not progress)
     pool = ThreadPoolExecutor(threads)
     for split, url in todo:
