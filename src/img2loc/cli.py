@@ -732,9 +732,10 @@ def predict_cmd(
     top_k: Annotated[int, typer.Option(help="Most probable cells listed per photo.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    decode: Annotated[str, typer.Option(help="Decoding rule: hierarchical or seed.")] = (
-        "hierarchical"
-    ),
+    decode: Annotated[
+        str,
+        typer.Option(help="Decoding rule: hierarchical, seed or score (GeoGuessr score-optimal)."),
+    ] = ("hierarchical"),
     batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
 ) -> None:
     """Guess where photos were taken (offline; EXIF GPS, when present, gives the error).

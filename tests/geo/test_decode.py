@@ -81,3 +81,88 @@ def test_decode_batch_and_errors(tree):
         decode(p, tree, "nope")
     with pytest.raises(ValueError, match="shape"):
         decode(p[:, :3], tree)
+
+
+def _two_leaf_cells() -> CellSet:
+    """Two far-apart level-5 leaves (Paris, Berlin) under no common parent."""
+    a = s2.parent_ids(s2.leaf_ids(48.85, 2.35), 5)[0]
+    b = s2.parent_ids(s2.leaf_ids(52.52, 13.40), 5)[0]
+    return CellSet([int(a), int(b)])
+
+
+def _brute_force_best(dist, leaf_lat, leaf_lon):
+    """Expected score maximised over a fine global grid (slow, obviously right)."""
+    from img2loc.geo.distance import geoguessr_score, haversine_km
+
+    glat, glon = np.meshgrid(np.arange(-89.75, 90, 0.5), np.arange(-180, 180, 0.5), indexing="ij")
+    d = haversine_km(glat.ravel()[:, None], glon.ravel()[:, None], leaf_lat, leaf_lon)
+    es = (geoguessr_score(d) * dist).sum(axis=1)
+    return es.max()
+
+
+def test_score_rule_hedges_between_regions():
+    from img2loc.geo.decode import _destination, decode_score, expected_score, score_optimal
+
+    # The model spreads its belief over six regions on a 400 km ring around Kansas:
+    # the score-optimal guess is near the ring's middle, which no region's centre is.
+    lat0, lon0 = np.array([38.5]), np.array([-98.0])
+    ring = [_destination(lat0, lon0, 60.0 * k, 400.0) for k in range(6)]
+    ids = np.unique([s2.parent_ids(s2.leaf_ids(a, b), 8)[0] for a, b in ring])
+    cells = CellSet(ids)
+    assert len(cells) == 6
+    p = np.full((1, 6), 0.9)
+    lat, lon, es = score_optimal(p, cells)
+    assert haversine_km_pair(lat[0], lon[0], lat0[0], lon0[0]) < 120
+    dist = np.full((1, 6), 1 / 6)
+    at_centres = expected_score(
+        cells.center_lat[None],
+        cells.center_lon[None],
+        dist,
+        cells.center_lat[None],
+        cells.center_lon[None],
+    )
+    assert es[0] > at_centres.max() + 100  # worth points, not a rounding error
+    idx, la, lo = decode_score(p, cells)
+    assert 0 <= idx[0] < 6 and la[0] == lat[0] and lo[0] == lon[0]
+
+
+def test_score_rule_picks_a_city_over_the_midpoint_of_two():
+    from img2loc.geo.decode import score_optimal
+
+    # With two far point masses the exponential is convex along the line between them:
+    # guessing one of them beats the midpoint.
+    cells = _two_leaf_cells()
+    lat, lon, _ = score_optimal(np.array([[0.9, 0.9]]), cells)
+    d = [
+        haversine_km_pair(lat[0], lon[0], cells.center_lat[i], cells.center_lon[i]) for i in (0, 1)
+    ]
+    assert min(d) < 30
+
+
+def test_score_rule_matches_brute_force_on_random_distributions():
+    from img2loc.geo.decode import leaf_distribution, score_optimal
+
+    rng = np.random.default_rng(0)
+    lat = rng.uniform(-60, 70, 40)
+    lon = rng.uniform(-180, 180, 40)
+    cells = CellSet(np.unique(s2.parent_ids(s2.leaf_ids(lat, lon), 4)))
+    for _ in range(3):
+        p = rng.uniform(0, 1, (1, len(cells))) ** 6
+        leaves, dist = leaf_distribution(p, cells)
+        _, _, es = score_optimal(p, cells, top_leaves=len(leaves))
+        best = _brute_force_best(dist[0], cells.center_lat[leaves], cells.center_lon[leaves])
+        # Candidates + refinement land within 0.5% of the exhaustive 0.5-degree grid.
+        assert es[0] >= best * 0.995
+
+
+def test_score_rule_is_confident_guess_when_model_is_sure():
+    cells = _two_leaf_cells()
+    idx, lat, lon = decode(np.array([[0.999, 1e-6]]), cells, "score")
+    assert idx[0] == 0
+    assert haversine_km_pair(lat[0], lon[0], cells.center_lat[0], cells.center_lon[0]) < 30
+
+
+def haversine_km_pair(a, b, c, d):
+    from img2loc.geo.distance import haversine_km
+
+    return float(haversine_km(a, b, c, d))

@@ -112,6 +112,13 @@ def cell_guesses(cells: CellSet, idx: NDArray[np.int64], lat: Any, lon: Any) -> 
     return plat, plon, haversine_km(plat, plon, lat, lon)
 
 
+def point_guesses(
+    point: tuple[NDArray[np.float64], NDArray[np.float64]], lat: Any, lon: Any
+) -> Guess:
+    """Guessed points and their distance to the truth (NaN where not decoded)."""
+    return point[0], point[1], haversine_km(point[0], point[1], lat, lon)
+
+
 def _unique_names(models: list[EvalModel]) -> None:
     seen: dict[str, int] = {}
     for m in models:
@@ -238,13 +245,11 @@ def _locate(
     train: TrainReference,
 ) -> ModelResult:
     lat, lon = table["latitude"].to_numpy(), table["longitude"].to_numpy()
-    guesses = {r: cell_guesses(model.cells, idx, lat, lon) for r, idx in preds.cell.items()}
+    guesses = {r: point_guesses(pt, lat, lon) for r, pt in preds.point.items()}
     group_guesses = {}
     if groups is not None:
         glat, glon = groups["latitude"].to_numpy(), groups["longitude"].to_numpy()
-        group_guesses = {
-            r: cell_guesses(model.cells, idx, glat, glon) for r, idx in preds.group_cell.items()
-        }
+        group_guesses = {r: point_guesses(pt, glat, glon) for r, pt in preds.group_point.items()}
     nn, note = None, train.note
     if k in train.embeddings and train.table is not None:
         hit = preds.nn >= 0

@@ -103,20 +103,30 @@ def distinct(configs: list[PreprocessConfig]) -> tuple[list[PreprocessConfig], l
     return uniq, [uniq.index(c) for c in configs]
 
 
+def _nan_points(n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    return np.full(n, np.nan), np.full(n, np.nan)
+
+
 @dataclass
 class Predictions:
     """One model's guesses: per photo, and per place when views are grouped.
 
-    ``cell[rule]`` holds the predicted cell index per photo (-1: not decoded);
-    ``confidence`` the default rule's cell probability; ``nn`` the nearest training
-    row per photo (nearest-neighbour baseline, -1 when not computed).
+    ``cell[rule]`` holds the predicted cell index per photo (-1: not decoded) and
+    ``point[rule]`` the guessed (lat, lon) arrays (NaN: not decoded; a cell centre
+    except for the ``score`` rule); ``confidence`` the default rule's cell
+    probability; ``nn`` the nearest training row per photo (nearest-neighbour
+    baseline, -1 when not computed).
     """
 
     cell: dict[str, NDArray[np.int64]]
+    point: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]
     confidence: NDArray[np.float32]
     f1_counts: NDArray[np.int64]
     nn: NDArray[np.int64]
     group_cell: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    group_point: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
     group_views: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     group_f1_counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(3, np.int64))
 
@@ -139,6 +149,7 @@ class Collector:
         self.default_rule = default_rule
         self.out = Predictions(
             cell={r: np.full(n, -1, np.int64) for r in DECODERS},
+            point={r: _nan_points(n) for r in DECODERS},
             confidence=np.full(n, np.nan, np.float32),
             f1_counts=np.zeros(3, np.int64),
             nn=np.full(n, -1, np.int64),
@@ -153,6 +164,7 @@ class Collector:
             uniq, first = np.unique(group_codes, return_index=True)
             self.group_first[uniq] = first
             self.out.group_cell = {r: np.full(g, -1, np.int64) for r in DECODERS}
+            self.out.group_point = {r: _nan_points(g) for r in DECODERS}
             self.out.group_views = np.zeros(g, np.int64)
         self._carry: tuple[int, NDArray[np.float64], int] | None = None
 
@@ -166,7 +178,9 @@ class Collector:
             emb = self.model.embed(x)
         o = self.out
         for rule, fn in DECODERS.items():
-            o.cell[rule][rows] = fn(probs, self.model.cells)
+            o.cell[rule][rows], o.point[rule][0][rows], o.point[rule][1][rows] = fn(
+                probs, self.model.cells
+            )
         best = o.cell[self.default_rule][rows]
         o.confidence[rows] = probs[np.arange(rows.size), best]
         targets = self.model.cells.multi_hot(self.lat[rows], self.lon[rows])
@@ -196,7 +210,11 @@ class Collector:
         p = views_to_probs(sums, counts, self.aggregate)
         o = self.out
         for rule, fn in DECODERS.items():
-            o.group_cell[rule][codes] = fn(p, self.model.cells)
+            (
+                o.group_cell[rule][codes],
+                o.group_point[rule][0][codes],
+                o.group_point[rule][1][codes],
+            ) = fn(p, self.model.cells)
         o.group_views[codes] = counts
         first = self.group_first[codes]
         o.group_f1_counts += multilabel_counts(

@@ -7,19 +7,33 @@ Rules (by name in :data:`DECODERS`):
   if nothing passes the threshold, the most probable cell.
 * ``hierarchical``: score each leaf by the product of its own and its
   ancestors' probabilities and pick the best.
+* ``score``: the point that maximises the *expected* GeoGuessr score under the
+  leaf distribution (see :func:`decode_score`). When the model hesitates between
+  two regions, this is often a point between them rather than either one.
 
 :func:`leaf_distribution` gives the normalised distribution over leaves for
-heatmaps and expected-score guesses.
+heatmaps and expected-score guesses. The web app implements ``score`` with the
+same candidates and the same arithmetic (``web/src/decode.js``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from img2loc.geo.cells import CellSet
+from img2loc.geo.distance import EARTH_RADIUS_KM, WORLD_MAP_SIZE_KM, haversine_km
 
 _EPS = 1e-12
+#: Leaves (by probability) whose centres and pairwise midpoints are candidate guesses.
+SCORE_TOP_LEAVES = 24
+#: Refinement around the best candidate: distances (km) in 8 compass directions.
+SCORE_RING_KM = (400.0, 200.0, 100.0, 50.0, 25.0)
+
+#: (cell index, latitude, longitude) per row.
+Decoded = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]
 
 
 def _probs(probs: ArrayLike, cells: CellSet) -> NDArray[np.float64]:
@@ -76,18 +90,128 @@ def leaf_distribution(
     return leaves, w / w.sum(axis=1, keepdims=True)
 
 
-DECODERS = {"seed": decode_seed, "hierarchical": decode_hierarchical}
+def _to_xyz(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.float64]:
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
-def decode(
-    probs: ArrayLike, cells: CellSet, method: str = "hierarchical"
+def _from_xyz(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
+
+
+def _destination(
+    lat: NDArray[np.float64], lon: NDArray[np.float64], bearing_deg: float, km: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Point ``km`` from (lat, lon) along ``bearing_deg`` on the sphere."""
+    d = km / EARTH_RADIUS_KM
+    b = np.radians(bearing_deg)
+    p1, l1 = np.radians(lat), np.radians(lon)
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(b))
+    l2 = l1 + np.arctan2(np.sin(b) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    return np.degrees(p2), (np.degrees(l2) + 540.0) % 360.0 - 180.0
+
+
+def expected_score(
+    lat: ArrayLike,
+    lon: ArrayLike,
+    dist: NDArray[np.float64],
+    leaf_lat: NDArray[np.float64],
+    leaf_lon: NDArray[np.float64],
+    map_size_km: float = WORLD_MAP_SIZE_KM,
+) -> NDArray[np.float64]:
+    """Expected GeoGuessr score of guesses (N, K) under leaf distributions ``dist`` (N, L).
+
+    The mass of a leaf is placed at its centre.
+    """
+    la = np.asarray(lat, dtype=np.float64)
+    lo = np.asarray(lon, dtype=np.float64)
+    d = haversine_km(la[..., None], lo[..., None], leaf_lat[:, None, :], leaf_lon[:, None, :])
+    s: NDArray[np.float64] = (5000.0 * np.exp(-10.0 * d / map_size_km) * dist[:, None, :]).sum(-1)
+    return s
+
+
+def score_optimal(
+    probs: ArrayLike,
+    cells: CellSet,
+    map_size_km: float = WORLD_MAP_SIZE_KM,
+    top_leaves: int = SCORE_TOP_LEAVES,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(lat, lon, expected score) per row: the guess maximising the expected score.
+
+    Candidates are the centres of the ``top_leaves`` most probable leaves and the
+    great-circle midpoints of every pair of them; the best candidate is then
+    refined on rings of shrinking radius (:data:`SCORE_RING_KM`, 8 directions).
+    The expected score counts only those top leaves (the rest of the mass is
+    far too thin to move the optimum); the web app computes exactly the same.
+    """
+    leaves, dist = leaf_distribution(probs, cells)
+    m = min(top_leaves, leaves.size)
+    top = np.argsort(-dist, axis=1, kind="stable")[:, :m]  # (N, M)
+    w = np.take_along_axis(dist, top, axis=1)
+    tlat = cells.center_lat[leaves[top]]
+    tlon = cells.center_lon[leaves[top]]
+    # Midpoints of all pairs: normalised sum of unit vectors (antipodal pairs are skipped).
+    i, j = np.triu_indices(m, k=1)
+    xyz = _to_xyz(tlat, tlon)
+    mid = xyz[:, i] + xyz[:, j]
+    norm = np.linalg.norm(mid, axis=-1, keepdims=True)
+    mlat, mlon = _from_xyz(mid / np.maximum(norm, _EPS))
+    far = norm[..., 0] < 1e-6
+    mlat, mlon = np.where(far, tlat[:, i], mlat), np.where(far, tlon[:, i], mlon)
+    clat = np.concatenate([tlat, mlat], axis=1)
+    clon = np.concatenate([tlon, mlon], axis=1)
+    es = expected_score(clat, clon, w, tlat, tlon, map_size_km)
+    best = np.argmax(es, axis=1)
+    rows = np.arange(best.size)
+    blat, blon, bes = clat[rows, best], clon[rows, best], es[rows, best]
+    for km in SCORE_RING_KM:
+        moved = [_destination(blat, blon, 45.0 * k, km) for k in range(8)]
+        rlat = np.stack([blat] + [a for a, _ in moved], axis=1)
+        rlon = np.stack([blon] + [b for _, b in moved], axis=1)
+        res = expected_score(rlat, rlon, w, tlat, tlon, map_size_km)
+        k = np.argmax(res, axis=1)  # index 0 (stay) wins ties
+        blat, blon, bes = rlat[rows, k], rlon[rows, k], res[rows, k]
+    return blat, blon, bes
+
+
+def decode_score(
+    probs: ArrayLike, cells: CellSet, map_size_km: float = WORLD_MAP_SIZE_KM
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    """(cell index, lat, lon) per row with the named rule; the location is the cell's centre."""
+    """(cell, lat, lon) of the score-optimal guess; the cell is the finest one holding it."""
+    lat, lon, _ = score_optimal(probs, cells, map_size_km)
+    return cells.nearest(lat, lon), lat, lon
+
+
+def _at_centre(
+    fn: Callable[[ArrayLike, CellSet], NDArray[np.int64]],
+) -> Callable[[ArrayLike, CellSet], Decoded]:
+    def run(probs: ArrayLike, cells: CellSet) -> Decoded:
+        idx = fn(probs, cells)
+        return idx, cells.center_lat[idx], cells.center_lon[idx]
+
+    run.__doc__ = fn.__doc__
+    return run
+
+
+#: Decoding rules by name: each maps (probabilities, cells) to (cell index, lat, lon).
+DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
+    "seed": _at_centre(decode_seed),
+    "hierarchical": _at_centre(decode_hierarchical),
+    "score": decode_score,
+}
+
+
+def decode(probs: ArrayLike, cells: CellSet, method: str = "hierarchical") -> Decoded:
+    """(cell index, lat, lon) per row with the named rule.
+
+    ``seed`` and ``hierarchical`` guess the chosen cell's centre; ``score`` guesses
+    the score-optimal point, and its cell is the finest cell holding that point.
+    """
     try:
         fn = DECODERS[method]
     except KeyError:
         raise ValueError(
             f"unknown decoding rule {method!r}; choose from {sorted(DECODERS)}"
         ) from None
-    idx = fn(probs, cells)
-    return idx, cells.center_lat[idx], cells.center_lon[idx]
+    return fn(probs, cells)
