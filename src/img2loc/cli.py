@@ -793,6 +793,41 @@ def export_cmd(
         raise _fail(str(e)) from None
 
 
+@app.command("demo")
+def demo_cmd(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder with photos and a locations.csv (default: the bundled examples)."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
+    ] = None,
+    decode: Annotated[
+        str, typer.Option(help="Decoding rule: hierarchical, seed or score.")
+    ] = "hierarchical",
+    limit: Annotated[int | None, typer.Option(help="Use the first N photos only.")] = None,
+) -> None:
+    """Guess where the example photos were taken and compare with the truth (offline).
+
+    The bundled examples are CC BY-SA 4.0 street photos (Global Streetscapes /
+    Mapillary; see assets/examples/ATTRIBUTION.md).
+    """
+    from img2loc.inference.demo import EXAMPLES_DIR, demo_lines, run_demo
+    from img2loc.inference.predictor import ModelError, Predictor
+
+    try:
+        predictor = Predictor.load(model)
+        rows = run_demo(predictor, folder or EXAMPLES_DIR, decode, limit)
+    except (ModelError, ValueError, FileNotFoundError) as e:
+        raise _fail(str(e)) from None
+    for line in demo_lines(rows):
+        typer.echo(line)
+    typer.echo("\nYour own photos: img2loc predict PHOTO... | web app (camera, map): img2loc serve")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
