@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 OUT ?= build
 
-.PHONY: setup setup-dev setup-download run test lint clean bench
+.PHONY: setup setup-dev setup-download run test lint clean bench train-default web serve bench-web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,22 @@ lint: setup-dev
 test: lint setup-download
 	$(BIN)/python -m pytest -q
 
+# Reproduce the bundled default model on a CPU (about 40 minutes): see docs/default-model.md.
+train-default: setup-dev
+	DATA=$(DATA) OUT=$(OUT)/default BIN=$(BIN) bash scripts/train_default.sh
+
 bench: setup
 	$(BIN)/python benchmarks/bench_cells.py
+
+# Rebuild the web app into src/img2loc/server/static (committed: installs and CI need no npm).
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+serve: setup
+	$(BIN)/img2loc serve $(if $(MODEL),--model $(MODEL))
+
+bench-web: setup-dev
+	$(BIN)/python benchmarks/bench_web.py $(if $(MODEL),--model $(MODEL))
 
 clean:
 	rm -rf $(VENV) .venv-img2dataset $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -737,10 +737,29 @@ def predict_cmd(
         typer.Option(help="Decoding rule: hierarchical, seed or score (GeoGuessr score-optimal)."),
     ] = ("hierarchical"),
     batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
+    views: Annotated[
+        bool,
+        typer.Option(
+            "--views",
+            help="All the photos are views of ONE place: combine them into one answer.",
+        ),
+    ] = False,
+    aggregate: Annotated[
+        str,
+        typer.Option(help="Combining views: mean (of probabilities) or product (geometric mean)."),
+    ] = "mean",
+    pano_views: Annotated[
+        int,
+        typer.Option(help="Views rendered from a 360° panorama (0: treat it as a plain photo)."),
+    ] = 4,
 ) -> None:
     """Guess where photos were taken (offline; EXIF GPS, when present, gives the error).
 
     `-` reads stdin: image data, or paths/URLs one per line (e.g. from `find`).
+
+    `--views a.jpg b.jpg c.jpg` answers once for one place seen from several views.
+    A 360° equirectangular panorama is rendered into --pano-views perspective views
+    and answered as one multi-view place.
 
     An unreadable photo gets an error and never stops the run.
 
@@ -748,15 +767,22 @@ def predict_cmd(
     """
     import sys
 
+    from img2loc.geo.views import AGGREGATES
     from img2loc.inference.inputs import expand_inputs
     from img2loc.inference.output import write_predictions
     from img2loc.inference.predictor import ModelError, Predictor
 
     if as_json and as_csv:
         raise _fail("choose one of --json and --csv")
+    if aggregate not in AGGREGATES:
+        raise _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     try:
-        predictor = Predictor.load(model, variant, batch_size=batch_size)
-        preds = predictor.predict_iter(expand_inputs(paths, sys.stdin.buffer), top_k, decode)
+        predictor = Predictor.load(model, variant, batch_size=batch_size, pano_views=pano_views)
+        sources = expand_inputs(paths, sys.stdin.buffer)
+        if views:
+            preds = iter([predictor.predict_views(sources, top_k, decode, aggregate)])
+        else:
+            preds = predictor.predict_iter(sources, top_k, decode, aggregate)
         fmt = "json" if as_json else "csv" if as_csv else "table"
         summary = write_predictions(preds, sys.stdout, fmt, top_k)
     except (ModelError, ValueError) as e:
@@ -765,6 +791,90 @@ def predict_cmd(
         typer.echo(summary.line(), err=True)
     if summary.failed == summary.n:
         raise typer.Exit(code=1)
+
+
+@app.command("geoguessr")
+def geoguessr_cmd(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="Held-out photos: shard folder (test, else val split), manifest, or CSV "
+            "(image,latitude,longitude[,location_id]); repeatable."
+        ),
+    ],
+    games: Annotated[int, typer.Option(help="Games to simulate.")] = 100,
+    rounds: Annotated[int, typer.Option(help="Rounds (places) per game.")] = 5,
+    views: Annotated[
+        int, typer.Option(help="Views of a place combined by the multi-view player (at most).")
+    ] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of games, views and bootstrap.")] = 0,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Exported model folder or checkpoint (default: the bundled model)."),
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="Combining views: mean (of probabilities) or product.")
+    ] = "mean",
+    pano_views: Annotated[
+        int, typer.Option(help="Views rendered from a 360° panorama (0: plain photo).")
+    ] = 4,
+    map_size_km: Annotated[
+        float, typer.Option(help="Map size for the score (world map: 14927 km).")
+    ] = 14927.0,
+    group_by: Annotated[
+        str, typer.Option(help="Column naming the place of each view.")
+    ] = "location_id",
+    split: Annotated[
+        str | None, typer.Option(help="Shard split (default: test, else val).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the results as JSON.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
+    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+) -> None:
+    """Simulated GeoGuessr games: argmax vs score-optimal guesses, 1 vs N views.
+
+    Each game is --rounds places with known locations (views grouped by
+    --group-by); every player is scored on the same games with GeoGuessr's
+    5000 * exp(-d / 1492.7 km). Prints mean game totals (0-25,000) with 95%
+    bootstrap intervals and paired differences.
+
+    Example: img2loc geoguessr --data ../shared/data/streetview-world/locations.csv
+    --games 100 --views 4 -o geoguessr.json
+    """
+    import json
+
+    from img2loc.data.tables import TableError
+    from img2loc.evaluation.geoguessr import GameOptions, format_results, run_games
+    from img2loc.evaluation.models import ModelError, load_model
+    from img2loc.geo.views import AGGREGATES
+
+    if aggregate not in AGGREGATES:
+        raise _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+    opts = GameOptions(
+        games=games,
+        rounds=rounds,
+        views=views,
+        seed=seed,
+        aggregate=aggregate,
+        pano_views=pano_views,
+        map_size_km=map_size_km,
+        split=split,
+        group_by=group_by,
+        batch_size=batch_size,
+        workers=workers,
+    )
+    try:
+        res = run_games(load_model(model), data, opts, log=lambda m: typer.echo(m, err=True))
+    except (ModelError, TableError, ValueError) as e:
+        raise _fail(str(e)) from None
+    for line in format_results(res):
+        typer.echo(line)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(res, indent=1))
+        typer.echo(f"wrote {output}")
 
 
 @app.command("export")
@@ -826,6 +936,66 @@ def demo_cmd(
     for line in demo_lines(rows):
         typer.echo(line)
     typer.echo("\nYour own photos: img2loc predict PHOTO... | web app (camera, map): img2loc serve")
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to your network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8000,
+    game_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Photos for the game mode: CSV/Parquet with image,latitude,longitude "
+            "(default: the bundled examples)."
+        ),
+    ] = None,
+    export_site: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of serving, write the app + model as a static site to this folder."
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log every request.")] = False,
+) -> None:
+    """Serve the web app (camera, upload, map, game): inference runs in the browser."""
+    from img2loc.inference.predictor import DEFAULT_MODEL_DIR
+    from img2loc.server import ServeError, make_server, write_site
+
+    model_dir = model if model is not None else DEFAULT_MODEL_DIR
+    if model is None and not DEFAULT_MODEL_DIR.is_dir():
+        raise _fail(
+            f"no bundled model in this installation ({DEFAULT_MODEL_DIR} is missing); "
+            "pass --model DIR (a folder written by `img2loc export`)"
+        )
+    try:
+        if export_site is not None:
+            write_site(export_site, model_dir, game_data=game_data)
+            typer.echo(f"wrote {export_site} (serve it with the headers in {export_site}/_headers)")
+            return
+        server = make_server(model_dir, host, port, game_data=game_data, quiet=not verbose)
+    except ServeError as e:
+        raise _fail(str(e)) from None
+    bound_host, bound_port = server.server_address[:2]
+    shown = "localhost" if bound_host in ("127.0.0.1", "::1") else bound_host
+    typer.echo(f"img2loc web app on http://{shown}:{bound_port}/  (Ctrl+C to stop)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            "note: browsers allow the camera only on https:// or localhost; "
+            "other devices can still upload photos",
+            err=True,
+        )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        server.server_close()
 
 
 def main() -> None:

@@ -43,10 +43,10 @@ def test_demo_cli(model_dir, folder):
 
 
 def test_read_locations_errors_say_how_to_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="locations.csv"):
+    with pytest.raises(FileNotFoundError, match=r"locations\.csv"):
         read_locations(tmp_path)
     (tmp_path / "locations.csv").write_text("image,latitude,longitude\na.jpg,north,2\n")
-    with pytest.raises(ValueError, match="locations.csv:2"):
+    with pytest.raises(ValueError, match=r"locations\.csv:2"):
         read_locations(tmp_path)
 
 

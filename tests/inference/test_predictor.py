@@ -20,7 +20,19 @@ from img2loc.inference.preprocess import PreprocessConfig
 from tests.conftest import gps_exif
 from tests.inference.conftest import SIZE, photo
 
-FIELDS = {"image", "lat", "lon", "place", "confidence", "top", "exif", "error_km", "error"}
+FIELDS = {
+    "image",
+    "lat",
+    "lon",
+    "place",
+    "confidence",
+    "top",
+    "exif",
+    "error_km",
+    "error",
+    "views",
+    "view_errors",
+}
 TOP_FIELDS = {"lat", "lon", "probability", "cell", "place"}
 
 

@@ -5,7 +5,8 @@
 * :func:`f1_from_counts` / :func:`multilabel_counts`: micro-averaged multi-label F1
   at a threshold, over all cells (parents included).
 * :func:`aggregate_views`: one probability vector per place from several views
-  (mean of probabilities, or mean of log-probabilities = normalised product).
+  (mean of probabilities, or mean of log-probabilities = normalised product;
+  see :mod:`img2loc.geo.views`).
 * Baseline helpers: :func:`medoid` (constant guess), :func:`nearest_rows`
   (nearest neighbour in embedding space); error analysis: :func:`confused_pairs`.
 """
@@ -19,8 +20,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from img2loc.geo.distance import geoguessr_score, haversine_km, metrics_from_distances
 
-AGGREGATES = ("mean", "product")
-_EPS = 1e-12
+# View aggregation lives in geo/ (inference uses it too); re-exported for evaluation.
+from img2loc.geo.views import AGGREGATES as AGGREGATES
+from img2loc.geo.views import view_values as view_values
+from img2loc.geo.views import views_to_probs as views_to_probs
 
 
 def bootstrap_ci(
@@ -63,22 +66,6 @@ def f1_from_counts(counts: ArrayLike) -> float:
     tp, fp, fn = (int(c) for c in np.asarray(counts).ravel()[:3])
     denom = 2 * tp + fp + fn
     return 2 * tp / denom if denom else float("nan")
-
-
-def view_values(probs: ArrayLike, how: str) -> NDArray[np.float64]:
-    """What gets averaged over views: probabilities (mean) or log-probabilities (product)."""
-    if how not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {AGGREGATES}, got {how!r}")
-    p = np.asarray(probs, dtype=np.float64)
-    return np.log(np.clip(p, _EPS, 1.0)) if how == "product" else p
-
-
-def views_to_probs(sums: ArrayLike, counts: ArrayLike, how: str) -> NDArray[np.float64]:
-    """Per-place probabilities from summed :func:`view_values` and view counts."""
-    mean = np.asarray(sums, np.float64) / np.asarray(counts, np.float64).reshape(-1, 1)
-    # exp(mean log p) is the geometric mean: the product of the views' probabilities,
-    # normalised by the number of views so places with more views stay comparable.
-    return np.exp(mean) if how == "product" else mean
 
 
 def segment_sums(

@@ -7,6 +7,7 @@ model, so a 12 MP photo is decoded at 1/8 scale instead of in full.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,13 @@ from PIL import Image, ImageOps
 from img2loc.data.exif import GpsResult, gps_from_exif
 from img2loc.data.images import ImageError, open_image, to_rgb
 from img2loc.data.io import is_url, read_bytes
+from img2loc.inference.panorama import (
+    DEFAULT_FOV,
+    detect_panorama,
+    is_equirectangular_size,
+    pano_width_for,
+    panorama_views,
+)
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 
 
@@ -45,10 +53,23 @@ ImageInput: TypeAlias = (
 
 @dataclass(frozen=True)
 class Decoded:
-    """Model input of one image and the GPS position in its EXIF, if any."""
+    """Model input of one image and the GPS position in its EXIF, if any.
+
+    A 360° panorama also carries ``views`` (V, 3, S, S): perspective views rendered
+    at ``headings`` (``x`` is the first of them); ``panorama`` says how it was
+    recognised (``xmp`` or ``seam``, see :mod:`img2loc.inference.panorama`).
+    """
 
     x: NDArray[np.float32]
     gps: GpsResult
+    views: NDArray[np.float32] | None = None
+    headings: tuple[float, ...] = ()
+    panorama: str | None = None
+
+    @property
+    def inputs(self) -> NDArray[np.float32]:
+        """Every model input of this image: (V, 3, S, S), V = 1 unless a panorama."""
+        return self.x[None] if self.views is None else self.views
 
 
 def source_name(src: ImageInput) -> str:
@@ -119,8 +140,71 @@ def open_input(src: ImageInput, draft: int) -> Image.Image:
     return open_image(Path(ref), draft=size, name=ref)
 
 
-def load_input(src: ImageInput, cfg: PreprocessConfig) -> Decoded:
-    """Model input (3, S, S) float32 and EXIF GPS of one image; raises :class:`ImageError`."""
-    im = open_input(src, cfg.resize_size)
+#: Bytes read from the start of a file to find its XMP (APP1 segments are at most 64 KiB).
+_HEAD_BYTES = 1 << 17
+
+
+def _head_and_size(src: ImageInput) -> tuple[bytes | None, tuple[int, int] | None]:
+    """The start of the encoded image (for XMP) and its size, without decoding pixels."""
+    data: bytes | None = None
+    if isinstance(src, ImageBytes):
+        data = src.data
+    elif isinstance(src, bytes):
+        data = src
+    elif isinstance(src, Image.Image):
+        return None, src.size
+    elif isinstance(src, np.ndarray):
+        return None, (src.shape[1], src.shape[0]) if src.ndim >= 2 else None
+    elif isinstance(src, str | os.PathLike):
+        try:
+            with open(os.fspath(src), "rb") as f:
+                data = f.read(_HEAD_BYTES)
+            with Image.open(os.fspath(src)) as im:
+                return data, im.size
+        except Exception:  # unreadable: open_input reports why
+            return data, None
+    if data is None:
+        return None, None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return data[:_HEAD_BYTES], im.size
+    except Exception:
+        return data[:_HEAD_BYTES], None
+
+
+def load_input(
+    src: ImageInput,
+    cfg: PreprocessConfig,
+    pano_views: int = 0,
+    fov_deg: float = DEFAULT_FOV,
+) -> Decoded:
+    """Model input (3, S, S) float32 and EXIF GPS of one image; raises :class:`ImageError`.
+
+    With ``pano_views > 0`` a 360° equirectangular panorama (see
+    :func:`~img2loc.inference.panorama.detect_panorama`) is rendered into that many
+    perspective views at ``resize_size``, each preprocessed like a photo.
+    """
+    if pano_views <= 0:
+        im = open_input(src, cfg.resize_size)
+        gps = gps_from_exif(im.info.get("exif_obj"))
+        return Decoded(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+    if isinstance(src, str | os.PathLike) and is_url(os.fspath(src)):
+        ref = os.fspath(src)
+        try:
+            src = ImageBytes(ref, read_bytes(ref))  # download once: XMP and pixels
+        except OSError as e:
+            raise ImageError(f"{ref}: download failed ({e})") from None
+    head, size = _head_and_size(src)
+    if size is None or not is_equirectangular_size(*size):
+        return load_input(src, cfg)
+    # Decode at the resolution the rendered views need, not the model's input size, and
+    # at >= 512 px wide: the seam test is calibrated there.
+    need = pano_width_for(cfg.resize_size, fov_deg)
+    im = open_input(src, max(need // 2, 256))
     gps = gps_from_exif(im.info.get("exif_obj"))
-    return Decoded(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+    kind = detect_panorama(im, head)
+    if kind is None:
+        return Decoded(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+    headings, views = panorama_views(im, pano_views, cfg.resize_size, fov_deg)
+    xs = np.stack([preprocess(Image.fromarray(v), cfg) for v in views])
+    return Decoded(xs[0], gps, xs, tuple(headings), kind)

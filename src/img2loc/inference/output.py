@@ -23,6 +23,7 @@ CSV_COLUMNS = (
     "exif_lon",
     "error_km",
     "error",
+    "views",
 )
 _IMAGE_W, _PLACE_W = 36, 34
 
@@ -66,6 +67,10 @@ def _table_row(p: Prediction, top_k: int) -> str:
     row = f"{name}  {guess}  {_cut(p.place or '', _PLACE_W):<{_PLACE_W}}  {p.confidence:6.1%}"
     if p.exif is not None and p.error_km is not None:
         row += f"  {p.exif[0]:8.4f}, {p.exif[1]:9.4f}  {p.error_km:9,.1f} km"
+    if p.n_views > 1:
+        row += f"  views={p.n_views}"
+    if p.view_errors:
+        row += "\n    unreadable views: " + " | ".join(p.view_errors)
     if top_k > 1 and p.top:
         row += "\n    top: " + " | ".join(f"{t.place} {t.probability:.1%}" for t in p.top)
     return row
@@ -107,6 +112,7 @@ def write_predictions(
                     ex.get("lon"),
                     d["error_km"],
                     d["error"],
+                    p.n_views,
                 ]
             )
         elif fmt == "json":

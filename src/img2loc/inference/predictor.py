@@ -24,7 +24,9 @@ from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import DECODERS, decode, leaf_distribution
 from img2loc.geo.distance import haversine_km
+from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
+from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
 
 #: The model shipped inside the package (used when no model folder is given).
@@ -65,7 +67,11 @@ class Prediction:
     ``confidence`` is the probability that the photo lies in the guessed cell;
     ``top`` lists the most probable finest cells (probabilities over finest cells
     sum to 1). ``exif`` is the GPS position in the photo's EXIF and ``error_km``
-    the distance from it to the guess.
+    the distance from it to the guess. ``views`` names every view whose
+    probabilities were combined into the answer (one for an ordinary photo; the
+    rendered headings of a 360° panorama, e.g. ``pano.jpg@h90``; the photos given
+    to :meth:`Predictor.predict_views`); ``view_errors`` the views that could not
+    be read (the place is answered from the others).
     """
 
     image: str
@@ -77,10 +83,17 @@ class Prediction:
     exif: tuple[float, float] | None = None
     error_km: float | None = None
     error: str | None = None
+    views: list[str] = field(default_factory=list)
+    view_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def n_views(self) -> int:
+        """Views combined into the answer (0 when it failed)."""
+        return len(self.views) if self.ok else 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the ``--json`` output of ``img2loc predict``)."""
@@ -98,6 +111,8 @@ class Prediction:
             "exif": None if self.exif is None else {"lat": self.exif[0], "lon": self.exif[1]},
             "error_km": r(self.error_km, 3),
             "error": self.error,
+            "views": list(self.views),
+            "view_errors": list(self.view_errors),
         }
 
 
@@ -178,6 +193,7 @@ class Predictor:
         model_path: Path | None = None,
         batch_size: int = 32,
         workers: int | None = None,
+        pano_views: int = DEFAULT_PANO_VIEWS,
     ) -> None:
         self.session = session
         self.cells = cells
@@ -185,6 +201,8 @@ class Predictor:
         self.model_path = model_path
         self.batch_size = max(1, batch_size)
         self.workers = workers or os.cpu_count() or 1
+        #: Views rendered from a 360° panorama (0: treat panoramas as plain photos).
+        self.pano_views = max(0, pano_views)
         self._places = places
         self._input = session.get_inputs()[0].name
         n_out = session.get_outputs()[0].shape[-1]
@@ -207,6 +225,7 @@ class Predictor:
         batch_size: int = 32,
         threads: int | None = None,
         workers: int | None = None,
+        pano_views: int = DEFAULT_PANO_VIEWS,
     ) -> Predictor:
         """Load a model folder (default: the bundled model).
 
@@ -216,6 +235,8 @@ class Predictor:
             batch_size: images per ONNX Runtime run.
             threads: ONNX Runtime intra-op threads (default: all cores).
             workers: image decoding threads (default: all cores).
+            pano_views: perspective views rendered from a 360° panorama, which is
+                then answered as one multi-view place (0: no panorama handling).
         """
         d, onnx_path = resolve_model(model_dir, variant)
         cells, places = _load_cells(d / "cells.json")
@@ -231,6 +252,7 @@ class Predictor:
             model_path=onnx_path,
             batch_size=batch_size,
             workers=workers,
+            pano_views=pano_views,
         )
 
     # ------------------------------------------------------------------ model
@@ -266,7 +288,7 @@ class Predictor:
     # ------------------------------------------------------------------ images
     def _load(self, src: ImageInput) -> Decoded | ImageError:
         try:
-            return load_input(src, self.preprocess)
+            return load_input(src, self.preprocess, self.pano_views)
         except ImageError as e:
             return e
         except Exception as e:  # a bad input must never stop the batch
@@ -292,13 +314,17 @@ class Predictor:
     def _batches(
         self, images: Iterable[ImageInput]
     ) -> Iterator[tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]]:
-        """Decoded images in batches with the probabilities of the readable ones."""
+        """Decoded images in batches with the probabilities of their views.
+
+        The readable images' views are stacked in order (``Decoded.inputs``: one row
+        per photo, several per panorama).
+        """
         batch: list[tuple[str, Decoded | ImageError]] = []
 
         def flush() -> tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]:
-            xs = [d.x for _, d in batch if isinstance(d, Decoded)]
+            xs = [d.inputs for _, d in batch if isinstance(d, Decoded)]
             s = self.preprocess.input_size
-            x = np.stack(xs) if xs else np.zeros((0, 3, s, s), np.float32)
+            x = np.concatenate(xs) if xs else np.zeros((0, 3, s, s), np.float32)
             return batch, self.run(x)
 
         for item in self._decoded(images):
@@ -309,18 +335,39 @@ class Predictor:
         if batch:
             yield flush()
 
-    def probabilities(self, images: Iterable[ImageInput]) -> NDArray[np.float32]:
+    @staticmethod
+    def _per_image(
+        batch: list[tuple[str, Decoded | ImageError]], probs: NDArray[np.float32]
+    ) -> Iterator[tuple[str, Decoded | ImageError, NDArray[np.float32]]]:
+        """(name, decoded or error, (V, C) probabilities of its views) per image of a batch."""
+        at = 0
+        empty = probs[:0]
+        for name, d in batch:
+            if isinstance(d, ImageError):
+                yield name, d, empty
+                continue
+            v = d.inputs.shape[0]
+            yield name, d, probs[at : at + v]
+            at += v
+
+    def probabilities(
+        self, images: Iterable[ImageInput], aggregate: str = "mean"
+    ) -> NDArray[np.float32]:
         """Per-cell probabilities (N, n_cells) of images (paths, URLs, bytes, PIL, arrays).
 
+        A 360° panorama's views are combined with ``aggregate`` (``mean`` or ``product``).
         Raises :class:`~img2loc.data.images.ImageError` naming the first unreadable image.
         """
+        check_aggregate(aggregate)
         out = []
         for batch, probs in self._batches(images):
-            for _, d in batch:
+            for _, d, p in self._per_image(batch, probs):
                 if isinstance(d, ImageError):
                     raise d
-            out.append(probs)
-        return np.concatenate(out) if out else np.zeros((0, len(self.cells)), np.float32)
+                out.append(p if p.shape[0] == 1 else combine_views(p, aggregate)[None])
+        if not out:
+            return np.zeros((0, len(self.cells)), np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ results
     def results(
@@ -357,48 +404,132 @@ class Predictor:
         return out
 
     def predict_iter(
-        self, images: Iterable[ImageInput], top_k: int = 5, decode: str = "hierarchical"
+        self,
+        images: Iterable[ImageInput],
+        top_k: int = 5,
+        decode: str = "hierarchical",
+        aggregate: str = "mean",
     ) -> Iterator[Prediction]:
         """:meth:`predict` as a stream: results come batch by batch, in input order."""
         if decode not in DECODERS:
             raise ValueError(f"unknown decoding rule {decode!r}; choose from {list(DECODERS)}")
-        return self._predict_iter(images, top_k, decode)
+        check_aggregate(aggregate)
+        return self._predict_iter(images, top_k, decode, aggregate)
+
+    def _prediction(
+        self,
+        name: str,
+        res: tuple[float, float, int, float, list[TopCell]],
+        decoded: list[tuple[str, Decoded]],
+        view_errors: list[str] | None = None,
+    ) -> Prediction:
+        lat, lon, c, conf, top = res
+        exif = None
+        for _, d in decoded:  # the first view with EXIF GPS stands for the place
+            if d.gps.lat is not None and d.gps.lon is not None:
+                exif = (d.gps.lat, d.gps.lon)
+                break
+        err = None if exif is None else float(haversine_km(lat, lon, exif[0], exif[1]))
+        views = [v for n, d in decoded for v in _view_names(n, d)]
+        return Prediction(
+            name, lat, lon, self.places[c], conf, top, exif, err, None, views, view_errors or []
+        )
 
     def _predict_iter(
-        self, images: Iterable[ImageInput], top_k: int, decode: str
+        self, images: Iterable[ImageInput], top_k: int, decode: str, aggregate: str
     ) -> Iterator[Prediction]:
         for batch, probs in self._batches(images):
-            res = iter(self.results(probs, top_k, decode))
-            for name, d in batch:
+            items = list(self._per_image(batch, probs))
+            rows = [
+                p[0] if p.shape[0] == 1 else combine_views(p, aggregate)
+                for _, d, p in items
+                if isinstance(d, Decoded)
+            ]
+            per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
+            res = iter(self.results(per_image, top_k, decode))
+            for name, d, _ in items:
                 if isinstance(d, ImageError):
                     yield Prediction(name, error=str(d))
-                    continue
-                lat, lon, c, conf, top = next(res)
-                g = d.gps
-                exif = (g.lat, g.lon) if g.lat is not None and g.lon is not None else None
-                err = None if exif is None else float(haversine_km(lat, lon, exif[0], exif[1]))
-                yield Prediction(name, lat, lon, self.places[c], conf, top, exif, err)
+                else:
+                    yield self._prediction(name, next(res), [(name, d)])
+
+    def predict_views(
+        self,
+        images: Iterable[ImageInput],
+        top_k: int = 5,
+        decode: str = "hierarchical",
+        aggregate: str = "mean",
+        name: str | None = None,
+    ) -> Prediction:
+        """One answer for several views of ONE place (photos around one spot, panoramas).
+
+        The views' per-cell probabilities are combined (``aggregate``: ``mean`` or
+        ``product``, see :mod:`img2loc.geo.views`) before decoding. Unreadable views
+        are listed in ``view_errors`` and left out; only when none can be read does
+        the result carry ``error``. ``name`` labels the place (default: the first
+        view's name, with the number of other views).
+        """
+        if decode not in DECODERS:
+            raise ValueError(f"unknown decoding rule {decode!r}; choose from {list(DECODERS)}")
+        check_aggregate(aggregate)
+        decoded: list[tuple[str, Decoded]] = []
+        errors: list[str] = []
+        parts: list[NDArray[np.float32]] = []
+        names: list[str] = []
+        for batch, probs in self._batches(images):
+            for n, d, p in self._per_image(batch, probs):
+                names.append(n)
+                if isinstance(d, ImageError):
+                    errors.append(str(d))
+                else:
+                    decoded.append((n, d))
+                    parts.append(p)
+        label = name or (
+            "<no views>" if not names else names[0] + (f" +{len(names) - 1}" * (len(names) > 1))
+        )
+        if not decoded:
+            why = "; ".join(errors) if errors else "no views given"
+            return Prediction(label, error=f"no readable view ({why})", view_errors=errors)
+        place = combine_views(np.concatenate(parts), aggregate)[None]
+        [res] = self.results(place.astype(np.float32), top_k, decode)
+        return self._prediction(label, res, decoded, errors)
 
     @overload
     def predict(
-        self, images: list[Any] | tuple[Any, ...], top_k: int = ..., decode: str = ...
+        self,
+        images: list[Any] | tuple[Any, ...],
+        top_k: int = ...,
+        decode: str = ...,
+        aggregate: str = ...,
     ) -> list[Prediction]: ...
 
     @overload
-    def predict(self, images: ImageInput, top_k: int = ..., decode: str = ...) -> Prediction: ...
+    def predict(
+        self, images: ImageInput, top_k: int = ..., decode: str = ..., aggregate: str = ...
+    ) -> Prediction: ...
 
     def predict(
         self,
         images: ImageInput | list[Any] | tuple[Any, ...],
         top_k: int = 5,
         decode: str = "hierarchical",
+        aggregate: str = "mean",
     ) -> Prediction | list[Prediction]:
         """Where photos were taken: one :class:`Prediction` per image, in order.
 
         ``images``: a path, URL, bytes, PIL image or numpy array (HxWxC), or a list
-        of them (then a list comes back). ``decode``: ``hierarchical`` or ``seed``.
+        of them (then a list comes back). ``decode``: ``hierarchical``, ``seed`` or
+        ``score``. A 360° panorama is answered from its rendered views, combined with
+        ``aggregate``; for several photos of one place use :meth:`predict_views`.
         An unreadable image gets a record with ``error`` set; it never raises.
         """
         if isinstance(images, list | tuple):
-            return list(self.predict_iter(images, top_k, decode))
-        return next(self.predict_iter([images], top_k, decode))
+            return list(self.predict_iter(images, top_k, decode, aggregate))
+        return next(self.predict_iter([images], top_k, decode, aggregate))
+
+
+def _view_names(name: str, d: Decoded) -> list[str]:
+    """One name per view of an image: the image itself, or ``name@h<heading>`` per panorama view."""
+    if d.views is None:
+        return [name]
+    return [f"{name}@h{h:g}" for h in d.headings]

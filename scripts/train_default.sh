@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The bundled default model, reproduced from ../shared/data on a CPU: `make train-default`.
+#
+# import -> shards (geographic split) -> cells -> frozen features -> head -> staged
+# fine-tuning -> export (parity-checked) -> evaluation beside the baselines -> ship.
+# About 40 minutes on 2 cores. Every step keeps its output, so a rerun after an
+# interruption starts at the first step that did not finish (delete OUT to start over).
+# SHIP=1 copies the browser model, cells, preprocessing and model card into the package.
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-build/default}
+BIN=${BIN:-.venv/bin}
+SHIP=${SHIP:-1}
+IMG2LOC="$BIN/img2loc"
+ASSETS=src/img2loc/assets/default_model
+mkdir -p "$OUT"
+step() { printf '\n== %s ==\n' "$*"; }
+best() { ls "$1"/checkpoints/best-*.ckpt 2>/dev/null | head -1; }
+
+step "1/8 manifests from the three Street View sets"
+for s in world us-west croatia; do
+  [ -f "$OUT/$s.parquet" ] ||
+    "$IMG2LOC" data import csv "$DATA/streetview-$s/locations.csv" -o "$OUT/$s.parquet"
+done
+
+step "2/8 shards: split by location, dev/test places >= 25 km from every training place"
+# Resumable by itself: finished shards are kept.
+"$IMG2LOC" data shards "$OUT"/world.parquet "$OUT"/us-west.parquet "$OUT"/croatia.parquet \
+  -o "$OUT/shards" --max-side 512 --shard-size 500 --val-frac 0.1 --test-frac 0.1 --geo-km 25
+
+step "3/8 adaptive S2 cells from the training split"
+[ -f "$OUT/cells.json" ] ||
+  "$IMG2LOC" cells build "$OUT/shards" --min-samples 5 --max-samples 30 -o "$OUT/cells.json"
+
+step "4/8 frozen EfficientNet-Lite0 features (ImageNet weights, with flipped views)"
+"$IMG2LOC" embed "$OUT/shards" -o "$OUT/feats"  # resumable: one file per shard
+
+step "5/8 heads on the features: the linear-probe baseline and the head to fine-tune"
+[ -n "$(best "$OUT/probe")" ] ||
+  "$IMG2LOC" train -c configs/lite0-head.yaml --data.features "$OUT/feats" \
+    --model.cells "$OUT/cells.json" --trainer.default_root_dir "$OUT/probe"
+[ -n "$(best "$OUT/head")" ] ||
+  "$IMG2LOC" train -c configs/default-head.yaml --data.features "$OUT/feats" \
+    --model.cells "$OUT/cells.json" --trainer.default_root_dir "$OUT/head"
+
+step "6/8 staged fine-tuning from that head"
+if [ ! -f "$OUT/finetune/done" ]; then
+  # --resume auto continues from last.ckpt when an earlier run was interrupted.
+  "$IMG2LOC" train -c configs/default-finetune.yaml --data.shards "$OUT/shards" \
+    --model.cells "$OUT/cells.json" --model.init_from "$(best "$OUT/head")" \
+    --trainer.default_root_dir "$OUT/finetune" --resume auto
+  touch "$OUT/finetune/done"
+fi
+
+step "7/8 export: ONNX fp32 + browser model, parity-checked on dev photos"
+[ -f "$OUT/model/model.onnx" ] ||
+  "$IMG2LOC" export "$(best "$OUT/finetune")" -o "$OUT/model" --data "$OUT/shards"
+
+step "8/8 evaluation on the dev and test splits, beside the baselines"
+for split in val test; do
+  [ -f "$OUT/eval-$split/report.json" ] ||
+    "$IMG2LOC" eval --model "$OUT/model" --compare "$(best "$OUT/probe")" \
+      --compare "$(best "$OUT/head")" --data "$OUT/shards" --split "$split" \
+      --train-data "$OUT/shards" --group-by location_id -o "$OUT/eval-$split"
+done
+
+if [ "$SHIP" = 1 ]; then
+  step "ship: browser model + cells + preprocessing + model card -> $ASSETS"
+  mkdir -p "$ASSETS"
+  rm -f "$ASSETS"/model.onnx
+  cp "$OUT/model/model.browser.onnx" "$OUT/model/cells.json" "$OUT/model/preprocess.json" \
+    "$OUT/model/README.md" "$ASSETS"/
+  cp "$OUT/eval-val/report.json" "$ASSETS/dev-report.json"
+  cp "$OUT/eval-test/report.json" "$ASSETS/test-report.json"
+fi
+echo "done: model in $OUT/model, reports in $OUT/eval-val and $OUT/eval-test"

@@ -1,0 +1,62 @@
+// Loads a model folder (preprocess.json, cells.json, model.browser.onnx or model.onnx) and
+// runs it with onnxruntime-web's multi-threaded WebAssembly backend.
+import * as ort from 'onnxruntime-web/wasm';
+import { Cells } from './decode.js';
+
+async function fetchOk(url, what) {
+  let r;
+  try {
+    r = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot fetch ${what} (${url}): ${e.message}`);
+  }
+  if (!r.ok) throw new Error(`${what} not found at ${url} (HTTP ${r.status}); start the app with \`img2loc serve --model DIR\``);
+  return r;
+}
+
+export class Model {
+  constructor(session, pre, cells, file) {
+    this.session = session;
+    this.pre = pre;
+    this.cells = cells;
+    this.file = file;
+    this.inputName = session.inputNames[0];
+    this.outputName = session.outputNames[0];
+  }
+
+  /** Load a model folder (URL ending in '/'). variant: 'auto' (browser model first) or 'fp32'. */
+  static async load(base, { variant = 'auto', threads = 1 } = {}) {
+    ort.env.wasm.wasmPaths = new URL('ort/', document.baseURI).href;
+    ort.env.wasm.numThreads = threads;
+    ort.env.wasm.proxy = false;
+    const [pre, cellsDoc] = await Promise.all([
+      fetchOk(`${base}preprocess.json`, 'preprocess.json').then((r) => r.json()),
+      fetchOk(`${base}cells.json`, 'cells.json').then((r) => r.json()),
+    ]);
+    if ((pre.layout ?? 'NCHW') !== 'NCHW') throw new Error(`unsupported input layout ${pre.layout}; re-export the model`);
+    const names = variant === 'fp32' ? ['model.onnx'] : ['model.browser.onnx', 'model.onnx'];
+    let bytes = null;
+    let file = null;
+    for (const name of names) {
+      const r = await fetch(`${base}${name}`);
+      if (r.ok) {
+        bytes = new Uint8Array(await r.arrayBuffer());
+        file = name;
+        break;
+      }
+    }
+    if (!bytes) throw new Error(`no ${names.join(' or ')} in ${base}; is it a folder written by \`img2loc export\`?`);
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    return new Model(session, pre, new Cells(cellsDoc), file);
+  }
+
+  /** Per-cell probabilities (Float32Array) of one preprocessed image (Float32Array 3*S*S). */
+  async run(x) {
+    const S = this.pre.input_size;
+    const t = new ort.Tensor('float32', x, [1, 3, S, S]);
+    const out = await this.session.run({ [this.inputName]: t });
+    const probs = out[this.outputName].data;
+    t.dispose?.();
+    return probs;
+  }
+}
