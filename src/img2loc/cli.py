@@ -734,8 +734,8 @@ def predict_cmd(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     decode: Annotated[
         str,
-        typer.Option(help="Decoding rule: hierarchical, seed or score (GeoGuessr score-optimal)."),
-    ] = ("hierarchical"),
+        typer.Option(help="Decoding rule: score (GeoGuessr score-optimal), hierarchical or seed."),
+    ] = "score",
     batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
     views: Annotated[
         bool,
@@ -916,8 +916,8 @@ def demo_cmd(
         typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
     ] = None,
     decode: Annotated[
-        str, typer.Option(help="Decoding rule: hierarchical, seed or score.")
-    ] = "hierarchical",
+        str, typer.Option(help="Decoding rule: score (score-optimal), hierarchical or seed.")
+    ] = "score",
     limit: Annotated[int | None, typer.Option(help="Use the first N photos only.")] = None,
 ) -> None:
     """Guess where the example photos were taken and compare with the truth (offline).

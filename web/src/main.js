@@ -14,7 +14,8 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const MODEL_BASE = new URL(params.get('model') ?? 'model/', document.baseURI).href;
 const THREADS = Number(params.get('threads')) || (self.crossOriginIsolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
-const RULE = params.get('decode') === 'score' ? 'score' : 'hierarchical';
+// Score-optimal by default (as `img2loc predict`); ?decode=hierarchical for the argmax cell.
+const RULE = params.get('decode') === 'hierarchical' ? 'hierarchical' : 'score';
 
 const status = (text, cls = '') => {
   $('status').textContent = text;

@@ -32,10 +32,11 @@ from img2loc.evaluation.metrics import AGGREGATES, medoid
 from img2loc.evaluation.models import EvalModel, load_model
 from img2loc.evaluation.runner import Collector, Predictions, embed_all, predict_all
 from img2loc.geo.cells import CellSet
+from img2loc.geo.decode import DEFAULT_DECODE
 from img2loc.geo.distance import haversine_km
 
 #: The rule behind the headline figures (every rule is reported side by side).
-DEFAULT_RULE = "hierarchical"
+DEFAULT_RULE = DEFAULT_DECODE
 
 
 @dataclass

@@ -194,6 +194,11 @@ def _at_centre(
     return run
 
 
+#: The rule used when none is named (predict, eval's headline figures, the web app): on the
+#: default model's dev split it beats ``hierarchical`` at 200/750/2500 km and in GeoGuessr
+#: score (docs/default-model.md); for a confident model the two agree.
+DEFAULT_DECODE = "score"
+
 #: Decoding rules by name: each maps (probabilities, cells) to (cell index, lat, lon).
 DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
     "seed": _at_centre(decode_seed),
@@ -202,7 +207,7 @@ DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
 }
 
 
-def decode(probs: ArrayLike, cells: CellSet, method: str = "hierarchical") -> Decoded:
+def decode(probs: ArrayLike, cells: CellSet, method: str = DEFAULT_DECODE) -> Decoded:
     """(cell index, lat, lon) per row with the named rule.
 
     ``seed`` and ``hierarchical`` guess the chosen cell's centre; ``score`` guesses

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from img2loc.geo.decode import DEFAULT_DECODE
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
 from img2loc.inference.predictor import Prediction, Predictor
 
@@ -53,7 +54,7 @@ def read_locations(folder: str | Path) -> list[tuple[Path, float, float]]:
 def run_demo(
     predictor: Predictor,
     folder: str | Path = EXAMPLES_DIR,
-    decode: str = "hierarchical",
+    decode: str = DEFAULT_DECODE,
     limit: int | None = None,
 ) -> list[DemoRow]:
     """Predict every photo listed in ``folder/locations.csv`` and measure the error."""

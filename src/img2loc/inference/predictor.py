@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DECODERS, decode, leaf_distribution
+from img2loc.geo.decode import DECODERS, DEFAULT_DECODE, decode, leaf_distribution
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
@@ -371,7 +371,7 @@ class Predictor:
 
     # ------------------------------------------------------------------ results
     def results(
-        self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = "hierarchical"
+        self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = DEFAULT_DECODE
     ) -> list[tuple[float, float, int, float, list[TopCell]]]:
         """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
         if decode_rule not in DECODERS:
@@ -407,7 +407,7 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = "hierarchical",
+        decode: str = DEFAULT_DECODE,
         aggregate: str = "mean",
     ) -> Iterator[Prediction]:
         """:meth:`predict` as a stream: results come batch by batch, in input order."""
@@ -457,7 +457,7 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = "hierarchical",
+        decode: str = DEFAULT_DECODE,
         aggregate: str = "mean",
         name: str | None = None,
     ) -> Prediction:
@@ -512,14 +512,14 @@ class Predictor:
         self,
         images: ImageInput | list[Any] | tuple[Any, ...],
         top_k: int = 5,
-        decode: str = "hierarchical",
+        decode: str = DEFAULT_DECODE,
         aggregate: str = "mean",
     ) -> Prediction | list[Prediction]:
         """Where photos were taken: one :class:`Prediction` per image, in order.
 
         ``images``: a path, URL, bytes, PIL image or numpy array (HxWxC), or a list
-        of them (then a list comes back). ``decode``: ``hierarchical``, ``seed`` or
-        ``score``. A 360° panorama is answered from its rendered views, combined with
+        of them (then a list comes back). ``decode``: ``score`` (default), ``hierarchical`` or
+        ``seed``. A 360° panorama is answered from its rendered views, combined with
         ``aggregate``; for several photos of one place use :meth:`predict_views`.
         An unreadable image gets a record with ``error`` set; it never raises.
         """

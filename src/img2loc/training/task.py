@@ -64,7 +64,7 @@ class GeoTask(L.LightningModule):
         random_sizes: bool = False,
         ema_decay: float = 0.0,
         channels_last: bool = True,
-        decode_rule: str = "hierarchical",
+        decode_rule: str = "score",
         init_from: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -97,7 +97,8 @@ class GeoTask(L.LightningModule):
             ema_decay: keep an exponential moving average of the weights (0 = off);
                 validation and checkpoints' ``ema`` use it.
             channels_last: channels-last memory format (about 1.7x faster on CPU).
-            decode_rule: decoding rule for validation metrics (``hierarchical``/``seed``).
+            decode_rule: decoding rule of validation metrics: ``score`` (default),
+                ``hierarchical`` or ``seed``.
             init_from: start from this checkpoint's weights (same cell set), e.g. a head
                 trained in seconds on ``img2loc embed`` features, then fine-tune.
             seed: seed of per-epoch randomness (dropout, size draws).
