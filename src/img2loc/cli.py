@@ -155,7 +155,9 @@ def _write_import(df: object, report: object, output: Path) -> None:
     typer.echo(f"wrote {output}: {n} photos")
     if len(skipped):
         rep = output.with_name(output.stem + ".skipped.csv")
-        skipped.to_csv(rep, index=False)
+        from img2loc.geo.atomic import atomic_write_text
+
+        atomic_write_text(rep, skipped.to_csv(index=False))
         typer.echo(f"{len(skipped)} file(s) not imported, reasons in {rep}:")
         for f, why in skipped.head(10).itertuples(index=False):
             typer.echo(f"  {f}: {why}")
@@ -872,8 +874,9 @@ def geoguessr_cmd(
     for line in format_results(res):
         typer.echo(line)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(res, indent=1))
+        from img2loc.geo.atomic import atomic_write_text
+
+        atomic_write_text(output, json.dumps(res, indent=1))
         typer.echo(f"wrote {output}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import html
 import http.client
+import io
 import re
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from img2loc.server import CSP, ServeError, load_game_data, make_server, write_site
 from img2loc.server.app import STATIC_DIR, safe_join
@@ -196,7 +198,9 @@ def test_bad_folders_say_how_to_fix(tmp_path: Path, static: Path, model_dir: Pat
 
 def test_game_data_serves_only_listed_photos(tmp_path: Path, static: Path, model_dir: Path) -> None:
     (tmp_path / "pics").mkdir()
-    (tmp_path / "pics" / "a.jpg").write_bytes(b"\xff\xd8\xffjpeg")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(jpeg, "JPEG")
+    (tmp_path / "pics" / "a.jpg").write_bytes(jpeg.getvalue())
     (tmp_path / "other.jpg").write_bytes(b"\xff\xd8\xffnot listed")
     m = tmp_path / "game.csv"
     m.write_text("path,lat,lon\npics/a.jpg,48.1,11.5\nmissing.jpg,1,2\npics/a.jpg,95,0\n")
@@ -207,7 +211,7 @@ def test_game_data_serves_only_listed_photos(tmp_path: Path, static: Path, model
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         addr = ("127.0.0.1", srv.server_address[1])
-        assert request(addr, "/game/img/0.jpg")[2] == b"\xff\xd8\xffjpeg"
+        assert request(addr, "/game/img/0.jpg")[2] == jpeg.getvalue()
         assert request(addr, "/game/locations.csv")[0] == 200
         assert request(addr, "/game/other.jpg")[0] == 404
         assert request(addr, "/game/pics/a.jpg")[0] == 404

@@ -80,3 +80,43 @@ def test_features_of_another_backbone_are_refused(tiny_data, tiny_ckpt, tmp_path
     proc = subprocess.run([EXE, "train", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "train" in proc.stderr  # no train split: it says which splits exist
+
+
+KILL_AFTER_FIRST_FILE = """
+import os, sys
+import img2loc.training.embed as embed
+from img2loc.cli import main
+
+_orig = embed._embed_one
+
+def _once(*args, **kw):
+    n = _orig(*args, **kw)
+    os.kill(os.getpid(), 9)  # SIGKILL right after the first feature file is in place
+    return n
+
+embed._embed_one = _once
+sys.argv = ["img2loc", *sys.argv[1:]]
+main()
+"""
+
+
+def test_embed_kill_9_then_rerun_equals_uninterrupted(tiny_data, tiny_ckpt, tmp_path):
+    args = [str(tiny_data["shards"]), "--checkpoint", str(tiny_ckpt), "--batch-size", "8"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    _run("embed", args[0], "-o", str(full), *args[1:])
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_FILE, "embed", args[0], "-o", str(part), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert len(list(part.glob("*.npz"))) == 1 and not (part / "_info.json").exists()
+    (part / ".val-000000.npz.x1y2.tmp.npz").write_bytes(b"half")  # as a kill mid-write leaves
+    _run("embed", args[0], "-o", str(part), *args[1:])
+    assert load_feature_info(part)["splits"] == load_feature_info(full)["splits"]
+    assert sorted(p.name for p in part.iterdir()) == sorted(p.name for p in full.iterdir())
+    for split in ("train", "val"):
+        a, b = load_features(full, split), load_features(part, split)
+        assert list(a["key"]) == list(b["key"])
+        np.testing.assert_allclose(a["features"], b["features"], atol=1e-3)

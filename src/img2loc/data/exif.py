@@ -8,6 +8,7 @@ Seen in the wild (and in ../shared/data/photos-exif-gps): rationals of 0/0
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,19 +32,27 @@ class GpsResult:
 
 
 def _to_float(v: Any) -> float:
+    """A number from any EXIF value; NaN for anything that is not one (never raises)."""
     try:
         if isinstance(v, tuple) and len(v) == 2:  # raw (num, den)
-            return float(v[0]) / float(v[1]) if float(v[1]) else math.nan
+            num, den = float(v[0]), float(v[1])
+            return num / den if den else math.nan
         return float(v)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        # OverflowError: a corrupt rational such as 10**400 / 1 does not fit a float.
         return math.nan
 
 
 def dms_to_degrees(value: Any) -> float:
-    """Degrees from an EXIF (deg, min, sec) triple; NaN/missing trailing parts count as 0."""
+    """Degrees from an EXIF (deg, min, sec) triple; NaN/missing trailing parts count as 0.
+
+    Never raises: a value that is not a number or a sequence of numbers gives NaN.
+    """
     if isinstance(value, (int, float)) or hasattr(value, "numerator"):
         return _to_float(value)
-    parts = [_to_float(x) for x in (list(value) if value is not None else [])]
+    if not isinstance(value, (tuple, list)):  # str, bytes, dict, objects: not a triple
+        return math.nan
+    parts = [_to_float(x) for x in value]
     if not parts or math.isnan(parts[0]):
         return math.nan
     deg = parts[0]
@@ -80,7 +89,9 @@ def gps_from_exif_dict(gps: dict[int, Any]) -> GpsResult:
 def gps_from_exif(exif: Image.Exif | None) -> GpsResult:
     """GPS coordinates from an EXIF block (e.g. ``open_image(...).info["exif_obj"]``)."""
     try:
-        gps = dict(exif.get_ifd(GPS_IFD)) if exif else {}
+        with warnings.catch_warnings():  # the reason returned says it better than Pillow's warning
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            gps = dict(exif.get_ifd(GPS_IFD)) if exif else {}
     except Exception as e:
         return GpsResult(None, None, f"EXIF unreadable ({type(e).__name__}: {e})")
     return gps_from_exif_dict(gps)

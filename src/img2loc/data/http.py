@@ -17,12 +17,12 @@ filter on urllib3's logger scrubs the URLs it logs at DEBUG level.
 from __future__ import annotations
 
 import email.utils
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import requests
+
+from img2loc.geo.atomic import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -303,10 +305,10 @@ class Client:
             return sha1_file(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         response = self.get(url, headers=headers, stream=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         h, size, checked = hashlib.sha1(), 0, False
         try:
-            with os.fdopen(fd, "wb") as f:
+            # The temp file is removed on any error, so a failed download leaves nothing.
+            with atomic_path(dest) as tmp, open(tmp, "wb") as f:
                 head = b""
                 for chunk in response.iter_content(1 << 16):
                     if not checked:
@@ -330,13 +332,8 @@ class Client:
                     raise NotAnImageError(
                         f"GET {self.redact(url)} returned an empty or truncated body", status=200
                     )
-            os.replace(tmp, dest)
         except requests.RequestException as e:
-            Path(tmp).unlink(missing_ok=True)
             message = f"GET {self.redact(url)} broke off: {type(e).__name__}: {self.redact(str(e))}"
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         else:
             return h.hexdigest()
         finally:
@@ -368,15 +365,34 @@ class JsonlState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._data: dict[tuple[str, str], Any] = {}
         config = json.loads(json.dumps(dict(config), sort_keys=True))
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise StateMismatchError(
+                f"another run is writing to {self.path.parent}; wait for it to finish "
+                "or use another output directory"
+            ) from None
+        try:
+            self._load(config)
+        except BaseException:
+            self._file.close()
+            raise
+        # This run owns the folder now: temp files of a killed run are garbage.
+        for folder in (self.path.parent, self.path.parent / "images"):
+            remove_stale_temps(folder)
+
+    def _load(self, config: dict[str, Any]) -> None:
         stored = None
-        if self.path.exists():
+        if self.path.stat().st_size:
             raw = self.path.read_bytes()
             if raw and not raw.endswith(b"\n"):
                 # Killed mid-write: cut the partial line so appends stay parseable.
                 raw = raw[: raw.rfind(b"\n") + 1]
                 with open(self.path, "r+b") as f:
                     f.truncate(len(raw))
-            for line in raw.decode("utf-8").splitlines():
+            for line in raw.decode("utf-8", "replace").splitlines():
                 try:
                     rec = json.loads(line)
                 except ValueError:
@@ -391,7 +407,6 @@ class JsonlState:
                 f"{self.path} was written by a run with other settings (differ: {diff}); "
                 "use another output directory or delete that file to start over"
             )
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         if stored is None:
             self._append({"kind": "config", "key": "", "value": config})
 

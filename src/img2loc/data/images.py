@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -42,6 +45,70 @@ def _sniff(head: bytes) -> str:
     return "not a recognised image format"
 
 
+def _read(src: str | os.PathLike[str] | bytes, name: str) -> bytes:
+    if isinstance(src, bytes):
+        data = src
+    else:
+        p = Path(src)
+        if not p.exists():
+            raise ImageError(f"{name}: no such file")
+        if p.is_dir():
+            raise ImageError(f"{name}: is a directory")
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise ImageError(f"{name}: cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    return data
+
+
+@contextmanager
+def _image_errors(name: str, data: bytes) -> Iterator[None]:
+    """Turn whatever Pillow (and its plugins) raise on bad data into :class:`ImageError`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+            yield
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: {_sniff(data[:64])}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: decompression bomb refused ({e}); downscale it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
+        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
+
+
+def _check_size(im: Image.Image, name: str, max_pixels: int) -> None:
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageError(
+            f"{name}: {w}x{h} = {w * h / 1e6:.0f} MP is over the {max_pixels / 1e6:.0f} MP "
+            "limit (possible decompression bomb); downscale it first"
+        )
+
+
+def peek_image(
+    src: str | os.PathLike[str] | bytes,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    name: str | None = None,
+) -> tuple[tuple[int, int], Image.Exif]:
+    """Size and EXIF of an image without decoding its pixels; raises :class:`ImageError`.
+
+    The same checks as :func:`open_image` short of decoding, so a file that passes
+    here fails later only if its pixel data is corrupt.
+    """
+    if name is None:
+        name = "<bytes>" if isinstance(src, bytes) else str(src)
+    data = _read(src, name)
+    with _image_errors(name, data), Image.open(io.BytesIO(data)) as im:
+        _check_size(im, name, max_pixels)
+        return im.size, im.getexif()
+
+
 def open_image(
     src: str | os.PathLike[str] | bytes,
     *,
@@ -55,47 +122,21 @@ def open_image(
     12 MP photos several times faster to load when only a small version is needed.
     The returned image keeps its EXIF in ``image.info['exif_obj']`` for GPS reading.
     ``name`` labels error messages (default: the path, or ``<bytes>``).
+    Every failure is an :class:`ImageError` (a ``ValueError``) saying why.
     """
     if name is None:
         name = "<bytes>" if isinstance(src, bytes) else str(src)
-    if isinstance(src, bytes):
-        data = src
-    else:
-        p = Path(src)
-        if not p.exists():
-            raise ImageError(f"{name}: no such file")
-        if p.is_dir():
-            raise ImageError(f"{name}: is a directory")
-        data = p.read_bytes()
-    if not data:
-        raise ImageError(f"{name}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    f"{name}: {w}x{h} = {w * h / 1e6:.0f} MP is over the {max_pixels / 1e6:.0f} MP "
-                    "limit (possible decompression bomb); downscale it first"
-                )
-            exif = im.getexif()
-            if draft is not None and im.format == "JPEG":
-                im.draft("RGB", draft)
-            im.load()
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: {_sniff(data[:64])}") from None
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: decompression bomb refused ({e})") from None
-    except Image.DecompressionBombWarning as e:
-        raise ImageError(f"{name}: decompression bomb refused ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{name}: corrupt or truncated image ({e})") from None
-    im = ImageOps.exif_transpose(im) or im
-    im.info["exif_obj"] = exif
-    return to_rgb(im)
+    data = _read(src, name)
+    with _image_errors(name, data):
+        im = Image.open(io.BytesIO(data))
+        _check_size(im, name, max_pixels)
+        exif = im.getexif()
+        if draft is not None and im.format == "JPEG":
+            im.draft("RGB", draft)
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        im.info["exif_obj"] = exif
+        return to_rgb(im)
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

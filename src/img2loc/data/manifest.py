@@ -12,7 +12,6 @@ unknown). Extra columns are kept.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from img2loc.geo.atomic import atomic_path
 from img2loc.geo.coords import CoordinateError, validate_coords
 
 COLUMNS: dict[str, str] = {
@@ -128,19 +128,11 @@ def write_manifest(
 ) -> ValidationReport:
     """Validate and write a manifest atomically (Parquet; .csv also accepted)."""
     df, report = validate_manifest(df, duplicate_images=duplicate_images)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        if p.suffix.lower() == ".csv":
+    with atomic_path(path) as tmp:
+        if Path(path).suffix.lower() == ".csv":
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return report
 
 

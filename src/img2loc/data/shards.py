@@ -17,13 +17,11 @@ Design notes
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
 import os
 import tarfile
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from tqdm import tqdm
 from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
 from img2loc.data.manifest import read_manifest, validate_manifest
+from img2loc.geo.atomic import atomic_path, atomic_write_text, owned_folder
 from img2loc.geo.distance import haversine_km
 
 INFO = "_info.json"
@@ -132,7 +131,7 @@ def plan_shards(df: pd.DataFrame, cfg: ShardConfig) -> dict[str, list[pd.DataFra
 
 def _encode(ref: str, cfg: ShardConfig) -> tuple[bytes, int, int]:
     raw = read_bytes(ref)
-    im = open_image(raw, draft=(cfg.max_side, cfg.max_side))
+    im = open_image(raw, draft=(cfg.max_side, cfg.max_side), name=ref)
     if raw[:2] == b"\xff\xd8" and not im.info["exif_obj"]:
         with Image.open(io.BytesIO(raw)) as head:
             stored = head.size
@@ -165,10 +164,9 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
     final = Path(path)
     errors: list[tuple[str, str]] = []
     n = 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
+    with atomic_path(final) as tmp:
         with (
-            os.fdopen(fd, "wb") as f,
+            open(tmp, "wb") as f,
             tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar,
         ):
             for rec in records:
@@ -184,13 +182,8 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
                 _add(tar, f"{rec['key']}.json", json.dumps(meta, sort_keys=True).encode())
                 n += 1
         stats = {"shard": final.name, "n": n, "errors": errors}
-        stats_path = final.with_name(final.name + ".stats.json")
-        stats_path.write_text(json.dumps(stats))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; shards are ordinary readable files
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        # Stats first: a shard on disk always has its stats (a rerun skips the shard).
+        atomic_write_text(final.with_name(final.name + ".stats.json"), json.dumps(stats))
     return stats
 
 
@@ -232,9 +225,8 @@ def _write_index(out: Path, plan: dict[str, list[pd.DataFrame]], failed: set[str
     ]
     index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
     index = index[~index["key"].isin(failed)]
-    tmp = out / f".{INDEX}.tmp"
-    index.to_parquet(tmp, index=False)
-    os.replace(tmp, out / INDEX)
+    with atomic_path(out / INDEX) as tmp:
+        index.to_parquet(tmp, index=False)
 
 
 def _write_shard_job(args: tuple[str, list[dict[str, Any]], ShardConfig]) -> dict[str, Any]:
@@ -255,17 +247,9 @@ def write_shards(
     Re-running the same command resumes: finished shards are kept.
     """
     cfg = cfg or ShardConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = open(out / ".lock", "w")  # noqa: SIM115 — held for the whole run
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise ValueError(f"another `data shards` run is writing to {out}") from None
-    try:
+    # Held for the whole run; clears temp files of a killed run (never complete shards).
+    with owned_folder(out_dir, "img2loc data shards") as out:
         return _write_shards(manifests, out, cfg, workers, source_weights, progress)
-    finally:
-        lock.close()
 
 
 def _write_shards(
@@ -276,9 +260,6 @@ def _write_shards(
     source_weights: dict[str, float] | None,
     progress: bool,
 ) -> dict[str, Any]:
-    # Leftovers of a killed run: temp files are never complete shards.
-    for stale in out.glob(".*.tar.*.tmp"):
-        stale.unlink(missing_ok=True)
     if isinstance(manifests, pd.DataFrame):
         df = manifests
     else:
@@ -297,7 +278,7 @@ def _write_shards(
                 "write to a new folder or delete it to start over"
             )
     else:
-        plan_file.write_text(json.dumps({"plan_id": plan_id, "config": cfg.__dict__}))
+        atomic_write_text(plan_file, json.dumps({"plan_id": plan_id, "config": cfg.__dict__}))
     plan = plan_shards(df, cfg)
     jobs = []
     for split, parts in plan.items():
@@ -339,8 +320,7 @@ def _write_shards(
     info["sources"] = df["source"].value_counts().to_dict()
     _write_index(out, plan, {key for _, key, _ in errors})
     info["n_errors"] = len(errors)
-    pd.DataFrame(errors, columns=["split", "key", "error"]).to_csv(out / "errors.csv", index=False)
-    tmp = out / f".{INFO}.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, out / INFO)
+    errors_csv = pd.DataFrame(errors, columns=["split", "key", "error"]).to_csv(index=False)
+    atomic_write_text(out / "errors.csv", errors_csv)
+    atomic_write_text(out / INFO, json.dumps(info, indent=2))
     return info

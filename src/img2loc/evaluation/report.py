@@ -27,7 +27,8 @@ from img2loc.evaluation.pipeline import (
     ModelResult,
     cell_guesses,
 )
-from img2loc.geo.cells import atomic_write_text, oracle_metrics
+from img2loc.geo.atomic import atomic_write_text
+from img2loc.geo.cells import oracle_metrics
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
 
 FORMAT = "img2loc-eval"

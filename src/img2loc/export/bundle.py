@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from img2loc.data.places import reverse_geocode
+from img2loc.geo.atomic import dir_mode
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
 from img2loc.geo.distance import geo_metrics
@@ -62,9 +63,15 @@ def compare(
     lat: NDArray[np.float64] | None = None,
     lon: NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
-    """How far ``new`` probabilities are from ``ref``: top-cell agreement, accuracy changes."""
-    i_ref, la_ref, lo_ref = decode(ref, cells)
-    i_new, la_new, lo_new = decode(new, cells)
+    """How far ``new`` probabilities are from ``ref``: top-cell agreement, accuracy changes.
+
+    The top cell is the most probable one (``hierarchical``); accuracies use the
+    default decoding rule, as users get them.
+    """
+    i_ref = decode(ref, cells, "hierarchical")[0]
+    i_new = decode(new, cells, "hierarchical")[0]
+    _, la_ref, lo_ref = decode(ref, cells)
+    _, la_new, lo_new = decode(new, cells)
     out: dict[str, Any] = {
         "n": int(ref.shape[0]),
         "max_abs_diff": float(np.abs(ref.astype(np.float64) - new).max()) if ref.size else 0.0,
@@ -120,7 +127,7 @@ def staging_dir(out: Path) -> Iterator[Path]:
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is meant to be shared
+    tmp.chmod(dir_mode())  # mkdtemp makes it private; a model folder is meant to be shared
     try:
         yield tmp
         old = None

@@ -53,13 +53,32 @@ def quantizable(model: onnx.ModelProto) -> dict[str, int]:
     return {name: n for name, n in _big_floats(model).items() if name in axes}
 
 
+#: Clipping ratios tried per channel: the scale keeping the smallest squared error wins.
+CLIP_RATIOS = np.linspace(0.5, 1.0, 26)
+
+
 def int8_per_channel(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8: (q, scale) with ``w ~= q * scale``; ``scale`` broadcasts along ``axis``."""
+    """Symmetric int8: (q, scale) with ``w ~= q * scale``; ``scale`` broadcasts along ``axis``.
+
+    Each channel's range is clipped where that minimises its squared rounding error
+    (a few outliers otherwise stretch the scale and blur every other weight).
+    """
     axis = axis % w.ndim
-    amax = np.abs(w).max(axis=tuple(a for a in range(w.ndim) if a != axis), keepdims=True)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-    return q, scale
+    wc = np.moveaxis(w.astype(np.float32), axis, 0).reshape(w.shape[axis], -1)
+    amax = np.abs(wc).max(axis=1)
+    best_err = np.full(amax.shape, np.inf, np.float32)
+    best_scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    for r in CLIP_RATIOS:
+        scale = np.where(amax > 0, amax * r / 127.0, 1.0).astype(np.float32)
+        deq = np.clip(np.rint(wc / scale[:, None]), -127, 127) * scale[:, None]
+        err = ((deq - wc) ** 2).sum(axis=1)
+        better = err < best_err
+        best_err, best_scale = np.where(better, err, best_err), np.where(better, scale, best_scale)
+    shape = [1] * w.ndim
+    shape[axis] = w.shape[axis]
+    scale_b = best_scale.reshape(shape)
+    q = np.clip(np.rint(w / scale_b), -127, 127).astype(np.int8)
+    return q, scale_b
 
 
 def compress_weights(model: onnx.ModelProto, int8: Collection[str] = ()) -> onnx.ModelProto:

@@ -42,7 +42,7 @@ from img2loc.export.bundle import (
 )
 from img2loc.export.devdata import DevImages, generated_images, load_dev_images
 from img2loc.inference.predictor import INPUT_NAME, OUTPUT_NAME, VARIANTS, Predictor
-from img2loc.training.task import load_checkpoint
+from img2loc.training.task import load_checkpoint, read_checkpoint
 
 OPSET = 18
 
@@ -86,7 +86,7 @@ def torch_probs(model: nn.Module, x: NDArray[np.float32], batch: int = 32) -> ND
 
 def _training_info(checkpoint: Path) -> tuple[str | None, str | None]:
     """(how long it trained, the data it trained on) from the checkpoint and its run folder."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+    ckpt = read_checkpoint(checkpoint, mmap=True)
     trained = None
     if "global_step" in ckpt:
         trained = f"{ckpt['global_step']} steps ({ckpt.get('epoch', 0) + 1} epochs)"

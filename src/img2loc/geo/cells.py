@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from img2loc.geo import s2
+from img2loc.geo.atomic import atomic_write_text
 from img2loc.geo.coords import validate_coords
 from img2loc.geo.distance import THRESHOLDS_KM, geo_metrics, haversine_km
 
@@ -287,19 +287,3 @@ def oracle_metrics(
     la, lo = validate_coords(lat, lon)
     idx = cells.nearest(la, lo)
     return geo_metrics(cells.center_lat[idx], cells.center_lon[idx], la, lo, thresholds_km)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file so readers see the old or the new content, never a half-written one."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

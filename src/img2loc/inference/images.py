@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -146,6 +147,13 @@ _HEAD_BYTES = 1 << 17
 
 def _head_and_size(src: ImageInput) -> tuple[bytes | None, tuple[int, int] | None]:
     """The start of the encoded image (for XMP) and its size, without decoding pixels."""
+    with warnings.catch_warnings():  # a bomb is refused, with its reason, by open_input
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # corrupt EXIF
+        return _head_and_size_of(src)
+
+
+def _head_and_size_of(src: ImageInput) -> tuple[bytes | None, tuple[int, int] | None]:
     data: bytes | None = None
     if isinstance(src, ImageBytes):
         data = src.data

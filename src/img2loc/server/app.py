@@ -20,8 +20,10 @@ from __future__ import annotations
 import gzip
 import io
 import ipaddress
+import math
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from img2loc.data.images import ImageError, peek_image
+from img2loc.geo.atomic import dir_mode
 
 #: The built web app inside the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -109,6 +114,19 @@ class GameData:
 
     files: Mapping[str, Path]
     csv: bytes
+    #: Rows left out, as (image reference, reason).
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def report(self, stream: Any = None, limit: int = 10) -> None:
+        """Tell the user which rows were left out and why (to stderr by default)."""
+        stream = stream or sys.stderr
+        if not self.skipped:
+            return
+        stream.write(f"game data: {len(self.skipped)} photo(s) left out:\n")
+        for ref, why in self.skipped[:limit]:
+            stream.write(f"  {ref}: {why}\n")
+        if len(self.skipped) > limit:
+            stream.write(f"  ... and {len(self.skipped) - limit} more\n")
 
 
 @dataclass(frozen=True)
@@ -362,28 +380,40 @@ def load_game_data(manifest: Path) -> GameData:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["image", "latitude", "longitude"])
     root = manifest.resolve().parent
-    skipped = 0
+    skipped: list[tuple[str, str]] = []
     for ref, lat, lon in zip(df[img_col], df[lat_col], df[lon_col], strict=True):
         p = Path(str(ref))
         p = p if p.is_absolute() else root / p
         ext = p.suffix.lower()
-        ok = p.is_file() and ext in CONTENT_TYPES and CONTENT_TYPES[ext].startswith("image/")
         try:
             la, lo = float(lat), float(lon)
         except (TypeError, ValueError):
-            ok = False
-        if not ok or not (-90 <= la <= 90 and -180 <= lo <= 180):
-            skipped += 1
+            la = lo = math.nan
+        why = ""
+        if not (-90 <= la <= 90 and -180 <= lo <= 180):  # NaN fails too
+            why = f"bad coordinates ({lat!r}, {lon!r})"
+        elif not p.is_file():
+            why = f"file not found: {p}"
+        elif ext not in CONTENT_TYPES or not CONTENT_TYPES[ext].startswith("image/"):
+            why = f"not an image type the browser shows ({ext or 'no extension'})"
+        else:
+            try:  # the browser would fail on it mid-game: refuse it now, with the reason
+                peek_image(p)
+            except ImageError as e:
+                why = str(e).removeprefix(f"{p}: ")
+        if why:
+            skipped.append((str(ref), why))
             continue
         name = f"img/{len(files)}{ext}"
         files[name] = p.resolve()
         w.writerow([name, repr(la), repr(lo)])
     if not files:
         raise ServeError(
-            f"{manifest}: no usable photos ({skipped} rows skipped: missing files, non-image "
-            "types or bad coordinates); image paths are relative to the manifest's folder"
+            f"{manifest}: no usable photos ({len(skipped)} rows skipped, e.g. "
+            f"{skipped[0][0] if skipped else '-'}: {skipped[0][1] if skipped else 'empty table'}); "
+            "image paths are relative to the manifest's folder"
         )
-    return GameData(files, out.getvalue().encode())
+    return GameData(files, out.getvalue().encode(), tuple(skipped))
 
 
 def make_server(
@@ -397,11 +427,14 @@ def make_server(
     quiet: bool = True,
 ) -> Server:
     """A ready (bound, not yet serving) server; ``port=0`` picks a free port."""
+    game = None if game_data is None else load_game_data(game_data)
+    if game is not None:
+        game.report()
     site = SiteConfig(
         static_dir=check_static_dir(static_dir),
         model_dir=None if model_dir is None else check_model_dir(model_dir),
         examples_dir=examples_dir if examples_dir is not None and examples_dir.is_dir() else None,
-        game=None if game_data is None else load_game_data(game_data),
+        game=game,
         quiet=quiet,
     )
     handler = type("SiteHandler", (Handler,), {"site": site})
@@ -430,19 +463,33 @@ def write_site(
     model_dir = check_model_dir(model_dir)
     if out.exists() and any(out.iterdir()):
         raise ServeError(f"{out} exists and is not empty; choose an empty or new folder")
-    shutil.copytree(static_dir, out, dirs_exist_ok=True)
-    (out / "model").mkdir()
-    for name in sorted(MODEL_FILES):
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, out / "model" / name)
-    if examples_dir is not None and examples_dir.is_dir():
-        shutil.copytree(examples_dir, out / "examples")
-    if game_data is not None:
-        game = load_game_data(game_data)
-        (out / "game" / "img").mkdir(parents=True)
-        (out / "game" / "locations.csv").write_bytes(game.csv)
-        for name, src in game.files.items():
-            shutil.copy2(src, out / "game" / name)
-    lines = ["/*"] + [f"  {k}: {v}" for k, v in SECURITY_HEADERS.items()]
-    (out / "_headers").write_text("\n".join(lines) + "\n")
+    game = load_game_data(game_data) if game_data is not None else None
+    if game is not None:
+        game.report()
+    # Built beside ``out`` and renamed into place: a failed or killed build leaves no
+    # half-written site (only a hidden .NAME.tmp-* folder, never ``out`` itself).
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(dir_mode())  # mkdtemp makes it private; a site is meant to be served
+        shutil.copytree(static_dir, tmp, dirs_exist_ok=True)
+        (tmp / "model").mkdir()
+        for name in sorted(MODEL_FILES):
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, tmp / "model" / name)
+        if examples_dir is not None and examples_dir.is_dir():
+            shutil.copytree(examples_dir, tmp / "examples")
+        if game is not None:
+            (tmp / "game" / "img").mkdir(parents=True)
+            (tmp / "game" / "locations.csv").write_bytes(game.csv)
+            for name, src in game.files.items():
+                shutil.copy2(src, tmp / "game" / name)
+        lines = ["/*"] + [f"  {k}: {v}" for k, v in SECURITY_HEADERS.items()]
+        (tmp / "_headers").write_text("\n".join(lines) + "\n")
+        if out.exists():
+            out.rmdir()  # checked empty above
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out

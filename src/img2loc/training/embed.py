@@ -14,7 +14,6 @@ image, then heads train from the features in seconds (``--data.features``).
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from img2loc.data.features import INFO
 from img2loc.data.shards import read_info
-from img2loc.geo.cells import atomic_write_text
+from img2loc.geo.atomic import atomic_path, atomic_write_text, owned_folder
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import DEFAULT_BACKBONE, create_backbone
 from img2loc.training.data import decode_sample, split_urls, warn_and_continue
@@ -107,29 +106,30 @@ def embed_shards(
             raise ValueError(
                 f"{output} holds features of another model ({same}); choose a new output folder"
             )
-    output.mkdir(parents=True, exist_ok=True)
-    urls = {s: split_urls(shards, s) for s in splits}
-    todo = [(s, u) for s in splits for u in urls[s][0]]
-    total = sum(n for _, n in urls.values())
-    bar = tqdm(total=total, unit="img", desc="embed", disable=not progress)
-    pool = ThreadPoolExecutor(threads)
-    for split, url in todo:
-        stem = Path(url).name.removesuffix(".tar")
-        dest = output / f"{stem}.npz"
-        info["splits"].setdefault(split, {"files": [], "counts": [], "n": 0})
-        if dest.exists():  # resume: done before
-            with np.load(dest) as z:
-                n = len(z["key"])
-        else:
-            n = _embed_one(url, dest, net, pre, dev, batch_size, flip, pool)
-        entry = info["splits"][split]
-        entry["files"].append(dest.name)
-        entry["counts"].append(n)
-        entry["n"] += n
-        bar.update(n)
-    bar.close()
-    pool.shutdown()
-    atomic_write_text(output / INFO, json.dumps(info, indent=2))
+    # One run per folder; a killed run's half-written .npz temps are removed.
+    with owned_folder(output, "img2loc embed"):
+        urls = {s: split_urls(shards, s) for s in splits}
+        todo = [(s, u) for s in splits for u in urls[s][0]]
+        total = sum(n for _, n in urls.values())
+        bar = tqdm(total=total, unit="img", desc="embed", disable=not progress)
+        pool = ThreadPoolExecutor(threads)
+        for split, url in todo:
+            stem = Path(url).name.removesuffix(".tar")
+            dest = output / f"{stem}.npz"
+            info["splits"].setdefault(split, {"files": [], "counts": [], "n": 0})
+            if dest.exists():  # resume: done before
+                with np.load(dest) as z:
+                    n = len(z["key"])
+            else:
+                n = _embed_one(url, dest, net, pre, dev, batch_size, flip, pool)
+            entry = info["splits"][split]
+            entry["files"].append(dest.name)
+            entry["counts"].append(n)
+            entry["n"] += n
+            bar.update(n)
+        bar.close()
+        pool.shutdown()
+        atomic_write_text(output / INFO, json.dumps(info, indent=2))
     return info
 
 
@@ -179,7 +179,6 @@ def _embed_one(
     }
     if flip:
         arrays["features_flip"] = np.concatenate(flips) if flips else arrays["features"]
-    tmp = dest.with_name(dest.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".tmp.npz") as tmp:  # np.savez wants the .npz suffix
+        np.savez(tmp, **arrays)
     return len(metas)

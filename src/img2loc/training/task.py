@@ -125,7 +125,7 @@ class GeoTask(L.LightningModule):
         self._t0 = time.perf_counter()
 
     def _init_from(self, path: str) -> None:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(path)
         # The averaged weights, when the run kept them, are the ones it validated.
         ema = any(k.startswith("ema.module.") for k in ckpt["state_dict"])
         prefix = "ema.module." if ema else "model."
@@ -368,6 +368,32 @@ class GeoTask(L.LightningModule):
             dm.set_model_preprocess(self.model.preprocess)
 
 
+#: Set to 1 to load a trusted checkpoint that holds Python objects beyond tensors and
+#: plain data (full unpickling runs code from the file: never for downloaded files).
+TRUST_ENV = "IMG2LOC_TRUST_CHECKPOINT"
+
+
+def read_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = False) -> Any:
+    """A checkpoint file's content, loaded with ``weights_only=True`` (no pickled code runs).
+
+    img2loc checkpoints hold only tensors, numbers, strings, lists and dicts, so this
+    always works for them; anything else is refused unless ``$IMG2LOC_TRUST_CHECKPOINT=1``.
+    """
+    import os
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        if os.environ.get(TRUST_ENV) == "1":
+            return torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path} holds Python objects beyond model weights ({first}); loading it would "
+            f"run code from the file. If you made it yourself, set {TRUST_ENV}=1 to load it."
+        ) from None
+
+
 def _resolved(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path else None
 
@@ -376,7 +402,7 @@ def load_checkpoint(
     path: str | Path, map_location: str = "cpu", use_ema: bool = True
 ) -> tuple[GeoLocator, CellSet, PreprocessConfig, dict[str, Any]]:
     """A checkpoint's model (eval mode), cells, preprocessing and hyperparameters."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = read_checkpoint(path, map_location)
     if CKPT_KEY not in ckpt:
         raise ValueError(f"{path} is not an img2loc training checkpoint")
     accepted = inspect.signature(GeoTask.__init__).parameters

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image
 
+from img2loc.geo.atomic import atomic_path
 from img2loc.geo.distance import THRESHOLDS_KM, haversine_km
 from img2loc.viz.maps import save_figure, world_axes
 
@@ -175,8 +176,6 @@ def contact_sheet(
 def save_image(im: Image.Image, path: str | Path) -> Path:
     """Write a PIL image as PNG atomically (temp file + rename)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    im.save(tmp, format="PNG", optimize=False)
-    tmp.replace(out)
+    with atomic_path(out, suffix=".tmp.png") as tmp:
+        im.save(tmp, format="PNG", optimize=False)
     return out

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from img2loc.geo import s2
+from img2loc.geo.atomic import atomic_path
 from img2loc.geo.cells import CellSet
 
 
@@ -125,9 +126,9 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_path(out, suffix=".tmp.png") as tmp:  # savefig picks the format by suffix
+            fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return out

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
-from img2loc.data.exif import read_gps
-from img2loc.data.images import IMAGE_SUFFIXES
+from img2loc.data.exif import gps_from_exif
+from img2loc.data.images import IMAGE_SUFFIXES, ImageError, peek_image
 from img2loc.data.io import make_key, sha1_bytes
 from img2loc.data.manifest import make_manifest
 
@@ -56,14 +55,16 @@ def import_folder(root: str | Path, *, progress: bool = True) -> tuple[pd.DataFr
             continue
         try:
             data = p.read_bytes()
-            if not data:
-                raise OSError("empty file (0 bytes)")
-            with Image.open(io.BytesIO(data)) as im:
-                gps = read_gps(im)
-                captured = _captured(im.getexif())
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            report.skipped.append((rel, f"unreadable image ({e})"))
+            # Size and EXIF only: the pixels are decoded (and checked) by `data shards`.
+            _, exif = peek_image(data, name=rel)
+        except OSError as e:
+            report.skipped.append((rel, f"cannot be read ({e.strerror or e})"))
             continue
+        except ImageError as e:
+            report.skipped.append((rel, str(e).removeprefix(f"{rel}: ")))
+            continue
+        gps = gps_from_exif(exif)
+        captured = _captured(exif)
         if not gps.ok:
             report.skipped.append((rel, gps.reason))
             continue

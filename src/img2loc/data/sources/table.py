@@ -27,6 +27,12 @@ OPTIONAL = {
 }
 
 
+def _plain(v: object) -> object:
+    """A numpy scalar as the Python value, so messages read ``91.0``, not ``np.float64(91.0)``."""
+    item = getattr(v, "item", None)
+    return item() if callable(item) else v
+
+
 def import_table(
     path: str | Path,
     *,
@@ -81,7 +87,9 @@ def import_table(
         report.skipped.append(
             (
                 names.iloc[i],
-                f"row {i + 2}: bad coordinates ({df[la_c].iloc[i]!r}, {df[lo_c].iloc[i]!r})",
+                f"row {i + 2}: bad coordinates ({_plain(df[la_c].iloc[i])!r}, "
+                f"{_plain(df[lo_c].iloc[i])!r}); latitude must be in [-90, 90], "
+                "longitude in [-180, 180]",
             )
         )
         keep[i] = False
