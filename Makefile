@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 OUT ?= build
 
-.PHONY: setup setup-dev setup-download run test lint clean bench train-default web serve bench-web
+.PHONY: setup setup-dev setup-download run cells test lint clean bench train-default web serve bench-web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ setup: $(BIN)/python
 setup-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,train]"
 
-# The main job: build an adaptive S2 cell set from the shared Street View photos and draw it.
+# The main job: the bundled default model guesses the bundled example photos (CC BY-SA 4.0)
+# and prints each guess beside the true location. No torch, no download, no training.
 run: setup
+	$(BIN)/img2loc demo
+
+# Build and draw the adaptive S2 cells of the shared Street View photos.
+cells: setup
 	$(BIN)/img2loc cells build $(DATA)/streetview-world/locations.csv \
 		$(DATA)/streetview-us-west/locations.csv $(DATA)/streetview-croatia/locations.csv \
 		--min-samples 10 --max-samples 60 -o $(OUT)/cells.json

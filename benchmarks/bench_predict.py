@@ -2,7 +2,8 @@
 
     python benchmarks/bench_predict.py [--model MODEL_DIR] [--data ../shared/data]
 
-Without ``--model`` it exports an EfficientNet-Lite0 GeoLocator (ImageNet weights,
+Without ``--model`` it uses the bundled default model; without that, it exports an
+EfficientNet-Lite0 GeoLocator (ImageNet weights,
 untrained head over ~300 cells of streetview-world) to a temporary folder with
 ``img2loc export`` (needs the train extra), which also prints the browser model's
 size and agreement. Every figure is printed beside the raw ONNX Runtime model
@@ -119,7 +120,9 @@ def startup(model: Path, image: Path, cli: bool) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, help="model folder (default: export a Lite0 one)")
+    ap.add_argument(
+        "--model", type=Path, help="model folder (default: the bundled one, else export Lite0)"
+    )
     ap.add_argument("--variant", default="auto", help="auto, fp32 or browser")
     ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     ap.add_argument("--n-street", type=int, default=512, help="street views to predict")
@@ -132,8 +135,10 @@ def main() -> None:
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
     from img2loc import Predictor
+    from img2loc.inference.predictor import DEFAULT_MODEL_DIR
 
-    model = args.model or build_model(args.data, tmp)
+    bundled = DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "cells.json").is_file() else None
+    model = args.model or bundled or build_model(args.data, tmp)
     street = sorted((args.data / "streetview-world" / "images").glob("*.jpg"))[: args.n_street]
     if not street:
         sys.exit(f"no street views under {args.data}; pass --data")

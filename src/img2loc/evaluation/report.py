@@ -449,6 +449,14 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
                 ("oracle (best the cells allow)", b["oracle"]),
                 (f"constant: {b['constant']['reference']}", b["constant"]),
                 ("nearest neighbour (embeddings)", b["nearest_neighbour"]),
+                # A model without embeddings (ONNX) still gets the baseline from a compared
+                # checkpoint's backbone (e.g. the ImageNet one of a linear probe).
+                *(
+                    (f"nearest neighbour (embeddings of {c['name']})", c["nearest_neighbour"])
+                    for c in rep["compare"][1:]
+                    if "skipped" in b["nearest_neighbour"]
+                    and "skipped" not in c.get("nearest_neighbour", {"skipped": ""})
+                ),
             ]
         ),
         "## Decoding rules",
@@ -470,7 +478,7 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
         ]
     if len(rep["compare"]) > 1:
         lines += [
-            "## Models compared (single view, `hierarchical`)",
+            f"## Models compared (single view, `{rep['decode_rule']}`)",
             "",
             *_table([(c["name"], c) for c in rep["compare"]], "model"),
         ]

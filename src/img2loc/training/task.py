@@ -407,14 +407,16 @@ def load_checkpoint(
         raise ValueError(f"{path} is not an img2loc training checkpoint")
     accepted = inspect.signature(GeoTask.__init__).parameters
     hp = {k: v for k, v in ckpt["hyper_parameters"].items() if k in accepted}
-    hp.update(
-        cells=ckpt[CKPT_KEY]["cells"],
-        pretrained=False,
-        weights=None,
-        channels_last=False,
-        init_from=None,
-    )
-    task = GeoTask(**hp)
+    # Rebuild without fetching weights or reading init_from: the state dict has them all.
+    rebuild = {
+        **hp,
+        "cells": ckpt[CKPT_KEY]["cells"],
+        "pretrained": False,
+        "weights": None,
+        "channels_last": False,
+        "init_from": None,
+    }
+    task = GeoTask(**rebuild)
     state = ckpt["state_dict"]
     task.load_state_dict(state, strict=True)
     model = task.ema.module if (use_ema and task.ema is not None) else task.model
