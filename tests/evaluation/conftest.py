@@ -75,3 +75,4 @@ def place_cells() -> CellSet:
 def chain_set(cells: CellSet, leaf: int) -> set[int]:
     c = cells.chain[leaf]
     return set(c[c >= 0].tolist())
+from tests.inference.conftest import model_dir  # noqa: E402, F401

@@ -142,6 +142,7 @@ import sys
 from pathlib import Path
 from typer.testing import CliRunner
 
+
 from img2loc.cli import app
 from img2loc.evaluation import EvalOptions, evaluate
 from tests.inference.conftest import make_model_dir
@@ -164,3 +165,18 @@ def test_exported_model_evaluates_without_torch(tmp_path):
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_default_model_may_be_browser_only(model_dir, tmp_path, monkeypatch):
+    """The package ships model.browser.onnx without model.onnx: eval's default must load it."""
+    import shutil
+
+    from img2loc.evaluation.models import default_model_dir, load_model
+    from img2loc.inference import predictor
+
+    only = tmp_path / "default_model"
+    shutil.copytree(model_dir, only)
+    (only / "model.onnx").unlink()
+    monkeypatch.setattr(predictor, "DEFAULT_MODEL_DIR", only)
+    assert default_model_dir() == only
+    assert load_model(None).cells is not None

@@ -144,13 +144,15 @@ def _predictor_module() -> Any:
 def default_model_dir() -> Path:
     """The model shipped with the package, or a ModelError saying it is missing."""
     mod = _predictor_module()
-    path = getattr(mod, "DEFAULT_MODEL_DIR", None) or getattr(mod, "DEFAULT_MODEL", None)
-    if path is None or not (Path(path) / "model.onnx").exists():
+    try:
+        # The package ships the browser model only; either variant makes a model folder.
+        folder, _ = mod.resolve_model(None, "auto")
+    except mod.ModelError:
         raise ModelError(
             "no default model is installed with this img2loc; pass --model with a training "
             "checkpoint (.ckpt) or an exported model directory (`img2loc export`)"
-        )
-    return Path(path)
+        ) from None
+    return Path(folder)
 
 
 def _model_name(path: Path) -> str:
@@ -167,11 +169,13 @@ def load_model(spec: str | Path | None) -> EvalModel:
     if not path.exists():
         raise ModelError(f"{path}: no such model file or directory")
     if path.is_dir():
-        if (path / "model.onnx").exists():
+        # fp32 when present, else the browser model (all the package ships).
+        if (path / "model.onnx").exists() or (path / "model.browser.onnx").exists():
             return OnnxModel(path)
         ckpts = sorted(path.glob("checkpoints/*.ckpt"))
         hint = f"; e.g. --model {ckpts[-1]}" if ckpts else ""
         raise ModelError(
-            f"{path} is not an exported model (no model.onnx); pass a .ckpt file{hint}"
+            f"{path} is not an exported model (no model.onnx or model.browser.onnx); "
+            f"pass a .ckpt file{hint}"
         )
     return CheckpointModel(path)
