@@ -12,6 +12,7 @@ from PIL import Image
 from img2loc.evaluation.models import EvalModel
 from img2loc.geo import CellSet
 from img2loc.inference.preprocess import PreprocessConfig
+from tests.inference.conftest import model_dir  # noqa: F401  (shared fixture)
 
 PRE = PreprocessConfig(input_size=32, resize_size=36)
 # Paris and Brussels share coarse cells, so the set has parents with several children.
@@ -75,4 +76,3 @@ def place_cells() -> CellSet:
 def chain_set(cells: CellSet, leaf: int) -> set[int]:
     c = cells.chain[leaf]
     return set(c[c >= 0].tolist())
-from tests.inference.conftest import model_dir  # noqa: E402, F401
