@@ -207,16 +207,17 @@ DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
 }
 
 
+def check_rule(method: str) -> str:
+    """``method`` if it names a decoding rule, else a ValueError listing the choices."""
+    if method not in DECODERS:
+        raise ValueError(f"unknown decoding rule {method!r}; choose from {sorted(DECODERS)}")
+    return method
+
+
 def decode(probs: ArrayLike, cells: CellSet, method: str = DEFAULT_DECODE) -> Decoded:
     """(cell index, lat, lon) per row with the named rule.
 
     ``seed`` and ``hierarchical`` guess the chosen cell's centre; ``score`` guesses
     the score-optimal point, and its cell is the finest cell holding that point.
     """
-    try:
-        fn = DECODERS[method]
-    except KeyError:
-        raise ValueError(
-            f"unknown decoding rule {method!r}; choose from {sorted(DECODERS)}"
-        ) from None
-    return fn(probs, cells)
+    return DECODERS[check_rule(method)](probs, cells)

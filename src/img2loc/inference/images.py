@@ -145,39 +145,39 @@ def open_input(src: ImageInput, draft: int) -> Image.Image:
 _HEAD_BYTES = 1 << 17
 
 
-def _head_and_size(src: ImageInput) -> tuple[bytes | None, tuple[int, int] | None]:
-    """The start of the encoded image (for XMP) and its size, without decoding pixels."""
+def _size(src: ImageInput) -> tuple[int, int] | None:
+    """Width and height from the header alone (None when unreadable: open_input says why)."""
+    if isinstance(src, Image.Image):
+        return src.size
+    if isinstance(src, np.ndarray):
+        return (src.shape[1], src.shape[0]) if src.ndim >= 2 else None
+    if isinstance(src, ImageBytes | bytes):
+        f: Any = io.BytesIO(src.data if isinstance(src, ImageBytes) else src)
+    elif isinstance(src, str | os.PathLike):
+        f = os.fspath(src)
+    else:
+        return None
     with warnings.catch_warnings():  # a bomb is refused, with its reason, by open_input
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # corrupt EXIF
-        return _head_and_size_of(src)
+        try:
+            with Image.open(f) as im:
+                return im.size
+        except Exception:
+            return None
 
 
-def _head_and_size_of(src: ImageInput) -> tuple[bytes | None, tuple[int, int] | None]:
-    data: bytes | None = None
-    if isinstance(src, ImageBytes):
-        data = src.data
-    elif isinstance(src, bytes):
-        data = src
-    elif isinstance(src, Image.Image):
-        return None, src.size
-    elif isinstance(src, np.ndarray):
-        return None, (src.shape[1], src.shape[0]) if src.ndim >= 2 else None
-    elif isinstance(src, str | os.PathLike):
+def _head(src: ImageInput) -> bytes | None:
+    """The start of the encoded image, where its XMP is (None for decoded images)."""
+    if isinstance(src, ImageBytes | bytes):
+        return (src.data if isinstance(src, ImageBytes) else src)[:_HEAD_BYTES]
+    if isinstance(src, str | os.PathLike):
         try:
             with open(os.fspath(src), "rb") as f:
-                data = f.read(_HEAD_BYTES)
-            with Image.open(os.fspath(src)) as im:
-                return data, im.size
-        except Exception:  # unreadable: open_input reports why
-            return data, None
-    if data is None:
-        return None, None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return data[:_HEAD_BYTES], im.size
-    except Exception:
-        return data[:_HEAD_BYTES], None
+                return f.read(_HEAD_BYTES)
+        except OSError:
+            return None
+    return None
 
 
 def load_input(
@@ -202,9 +202,11 @@ def load_input(
             src = ImageBytes(ref, read_bytes(ref))  # download once: XMP and pixels
         except OSError as e:
             raise ImageError(f"{ref}: download failed ({e})") from None
-    head, size = _head_and_size(src)
+    # Only 2:1 images can be panoramas: every other photo costs one header parse here.
+    size = _size(src)
     if size is None or not is_equirectangular_size(*size):
         return load_input(src, cfg)
+    head = _head(src)
     # Decode at the resolution the rendered views need, not the model's input size, and
     # at >= 512 px wide: the seam test is calibrated there.
     need = pano_width_for(cfg.resize_size, fov_deg)

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DECODERS, DEFAULT_DECODE, decode, leaf_distribution
+from img2loc.geo.decode import DEFAULT_DECODE, check_rule, decode, leaf_distribution
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
@@ -364,7 +364,7 @@ class Predictor:
             for _, d, p in self._per_image(batch, probs):
                 if isinstance(d, ImageError):
                     raise d
-                out.append(p if p.shape[0] == 1 else combine_views(p, aggregate)[None])
+                out.append(_one_place(p, aggregate)[None])
         if not out:
             return np.zeros((0, len(self.cells)), np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
@@ -374,8 +374,7 @@ class Predictor:
         self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = DEFAULT_DECODE
     ) -> list[tuple[float, float, int, float, list[TopCell]]]:
         """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
-        if decode_rule not in DECODERS:
-            raise ValueError(f"unknown decoding rule {decode_rule!r}; choose from {list(DECODERS)}")
+        check_rule(decode_rule)
         if probs.shape[0] == 0:
             return []
         idx, lat, lon = decode(probs, self.cells, decode_rule)
@@ -411,8 +410,7 @@ class Predictor:
         aggregate: str = "mean",
     ) -> Iterator[Prediction]:
         """:meth:`predict` as a stream: results come batch by batch, in input order."""
-        if decode not in DECODERS:
-            raise ValueError(f"unknown decoding rule {decode!r}; choose from {list(DECODERS)}")
+        check_rule(decode)
         check_aggregate(aggregate)
         return self._predict_iter(images, top_k, decode, aggregate)
 
@@ -440,11 +438,7 @@ class Predictor:
     ) -> Iterator[Prediction]:
         for batch, probs in self._batches(images):
             items = list(self._per_image(batch, probs))
-            rows = [
-                p[0] if p.shape[0] == 1 else combine_views(p, aggregate)
-                for _, d, p in items
-                if isinstance(d, Decoded)
-            ]
+            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, Decoded)]
             per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
             res = iter(self.results(per_image, top_k, decode))
             for name, d, _ in items:
@@ -469,8 +463,7 @@ class Predictor:
         the result carry ``error``. ``name`` labels the place (default: the first
         view's name, with the number of other views).
         """
-        if decode not in DECODERS:
-            raise ValueError(f"unknown decoding rule {decode!r}; choose from {list(DECODERS)}")
+        check_rule(decode)
         check_aggregate(aggregate)
         decoded: list[tuple[str, Decoded]] = []
         errors: list[str] = []
@@ -526,6 +519,11 @@ class Predictor:
         if isinstance(images, list | tuple):
             return list(self.predict_iter(images, top_k, decode, aggregate))
         return next(self.predict_iter([images], top_k, decode, aggregate))
+
+
+def _one_place(views: NDArray[np.float32], aggregate: str) -> NDArray[Any]:
+    """(C,) probabilities of an image from its (V, C) views: a photo's own, or combined."""
+    return views[0] if views.shape[0] == 1 else combine_views(views, aggregate)
 
 
 def _view_names(name: str, d: Decoded) -> list[str]:
