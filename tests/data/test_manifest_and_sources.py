@@ -93,6 +93,15 @@ def test_table_import(photo_table, tmp_path):
     assert "duplicate row" in why and "file not found" in why and "bad coordinates" in why
 
 
+def test_table_import_reports_rows_without_an_image(tmp_path):
+    # Found by the fuzzer: an empty image cell is NaN under pandas' string dtype.
+    t = tmp_path / "locations.csv"
+    t.write_text("image,latitude,longitude\n,,\na.jpg,10,20\n ,5,5\n")
+    df, report = import_table(t, check_files=False)
+    assert df["image"].tolist() == [str(tmp_path / "a.jpg")]
+    assert [why for _, why in report.skipped] == ["row 2: no image", "row 4: no image"]
+
+
 def test_osv5m_reads_from_zips(tmp_path, rng):
     for split, ids in (("train", ["1001", "1002", "1003"]), ("test", ["2001"])):
         (tmp_path / "images" / split).mkdir(parents=True)

@@ -57,8 +57,10 @@ def import_table(
     generic = {"locations", "metadata", "manifest", "train", "test", "val", "data", "images"}
     src = source or (p.parent.name if p.stem.lower() in generic else p.stem)
     base = Path(image_dir) if image_dir is not None else p.parent
-    names = df[img_c].astype(str) + image_ext
-    images = [resolve(n, base) for n in names]
+    # An empty cell is missing (NaN, whatever the string dtype): reported below, not resolved.
+    no_image = (df[img_c].isna() | (df[img_c].astype(str).str.strip() == "")).to_numpy()
+    names = df[img_c].fillna("").astype(str) + image_ext
+    images = ["" if miss else resolve(n, base) for n, miss in zip(names, no_image, strict=True)]
     out = pd.DataFrame(
         {
             "image": images,
@@ -76,14 +78,16 @@ def import_table(
     if "location_id" in out:
         out["location_id"] = src + ":" + out["location_id"].astype(str)
     report = ImportReport()
-    keep = np.ones(len(out), bool)
+    keep = ~no_image
+    for i in np.flatnonzero(no_image):
+        report.skipped.append(("", f"row {i + 2}: no image"))
     bad = ~(
         np.isfinite(out["latitude"])
         & np.isfinite(out["longitude"])
         & (out["latitude"].abs() <= 90)
         & (out["longitude"].abs() <= 180)
     )
-    for i in np.flatnonzero(bad.to_numpy()):
+    for i in np.flatnonzero(bad.to_numpy() & keep):
         report.skipped.append(
             (
                 names.iloc[i],
