@@ -44,7 +44,8 @@ _SECRET_PARAM = re.compile(
     r"(?i)\b(key|api_key|apikey|signature|sig|access_token|token|client_secret|secret|password)"
     r"=([^&\s#'\"<>]+)"
 )
-_AUTH_HEADER = re.compile(r"(?i)\b(OAuth|Bearer)\s+[A-Za-z0-9._~+/=|-]{4,}")
+# Tokens are long; a floor of 12 characters keeps prose like "OAuth access token" readable.
+_AUTH_HEADER = re.compile(r"(?i)\b(OAuth|Bearer)\s+[A-Za-z0-9._~+/=|-]{12,}")
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -120,6 +121,15 @@ def load_secret(
         f"no {what} given: set the environment variable {env} (export {env}=...) "
         f"or pass {option} with the path of a file holding it"
     )
+
+
+def secret_origin(value: str | None, file: str | os.PathLike[str] | None, env: str) -> str:
+    """Where :func:`load_secret` took the secret from, for error messages (never the secret)."""
+    if value:
+        return "the value passed in"
+    if file is not None:
+        return f"the file {str(Path(file).expanduser())!r}"
+    return f"${env}"
 
 
 class RateLimiter:

@@ -239,6 +239,7 @@ def test_retries_and_flickr_error_codes(start, tmp_path):
     with pytest.raises(FlickrError, match="Invalid API Key") as err:
         collect(fake, tmp_path / "bad", api_key="not-the-key-42")
     assert "not-the-key-42" not in str(err.value)
+    assert "key from the value passed in" in str(err.value)
     with pytest.raises(MissingCredentialsError, match="FLICKR_API_KEY"):
         collect(fake, tmp_path / "none", api_key=None)
 

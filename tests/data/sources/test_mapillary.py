@@ -185,6 +185,12 @@ def test_invalid_and_missing_token(fake, tmp_path):
     with pytest.raises(MapillaryError, match="HTTP 401") as err:
         collect(fake, tmp_path / "a", token="wrong-token-xyz")
     assert "wrong-token-xyz" not in str(err.value) and "Invalid OAuth" in str(err.value)
+    assert "token from the value passed in" in str(err.value)
+    bad = tmp_path / "old-token"
+    bad.write_text("wrong-token-xyz\n")
+    with pytest.raises(MapillaryError, match="old-token") as err:  # names the file, not $ENV
+        collect(fake, tmp_path / "c", token=None, token_file=bad)
+    assert "MAPILLARY_ACCESS_TOKEN" not in str(err.value)
     with pytest.raises(MissingCredentialsError, match="MAPILLARY_ACCESS_TOKEN"):
         collect(fake, tmp_path / "b", token=None)
 

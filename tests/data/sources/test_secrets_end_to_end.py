@@ -98,4 +98,6 @@ def test_no_secret_anywhere(serve, tmp_path, monkeypatch, caplog):
         for s in _variants(secret):
             assert s not in blob, f"{s!r} leaked into logs or output"
             assert files_contain(out, s) == [], f"{s!r} leaked into files"
-    assert "refused the access token (HTTP 401)" in texts[1]  # the error is still reported
+    # The error is still reported, naming where the token came from (not the token).
+    assert "refused the access token from the file" in texts[1] and "mly_old" in texts[1]
+    assert "(HTTP 401)" in texts[1]

@@ -208,12 +208,14 @@ def test_rate_limiter_spaces_calls():
 def test_redact_scrubs_secrets_and_credential_params():
     text = (
         f"GET https://x/api?location=1,2&key={SECRET}&signature=abc123= failed; "
-        "api_key=zzz&access_token=MLY|1|2 Authorization: OAuth MLYtoken123 "
+        "api_key=zzz&access_token=MLY|1|2 Authorization: OAuth MLY|4412|a1b2c3d4e5 "
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30 (Invalid OAuth access token) "
         f"quoted={SECRET.replace('-', '%2D')}"
     )
     out = redact(text, [SECRET, None, ""])
     assert SECRET not in out and "abc123" not in out and "zzz" not in out
-    assert "MLY|1|2" not in out and "MLYtoken123" not in out
+    assert "MLY|1|2" not in out and "a1b2c3d4e5" not in out and "eyJhbGci" not in out
+    assert "Invalid OAuth access token" in out  # prose stays readable
     assert "location=1,2" in out and "key=***" in out
 
 
@@ -234,6 +236,7 @@ def test_invalid_key_and_missing_key(serve, tmp_path, monkeypatch):
     with pytest.raises(StreetViewError, match="REQUEST_DENIED") as err:
         run(srv.url, tmp_path / "a")
     assert SECRET not in str(err.value) and "key is invalid" in str(err.value)
+    assert "key from the value passed in" in str(err.value)
     with pytest.raises(MissingCredentialsError, match="GOOGLE_MAPS_API_KEY"):
         run(srv.url, tmp_path / "b", key=None)
     keyfile = tmp_path / "key.txt"

@@ -29,7 +29,15 @@ from urllib.parse import urlencode
 import pandas as pd
 from tqdm.auto import tqdm
 
-from img2loc.data.http import Client, HTTPError, JsonlState, NotAnImageError, load_secret, redact
+from img2loc.data.http import (
+    Client,
+    HTTPError,
+    JsonlState,
+    NotAnImageError,
+    load_secret,
+    redact,
+    secret_origin,
+)
 from img2loc.data.manifest import make_manifest
 from img2loc.geo.coords import validate_coords
 
@@ -226,7 +234,12 @@ def search(
                 client.sleep(min(backoff_s * 2**attempt, client.max_wait_s))
                 continue
             raise FlickrError(
-                f"Flickr API error {code}: {msg}" + (f" (check ${KEY_ENV})" if code == 100 else "")
+                f"Flickr API error {code}: {msg}"
+                + (
+                    f" (check the key from {secret_origin(api_key, key_file, KEY_ENV)})"
+                    if code == 100
+                    else ""
+                )
             )
         try:
             photos = data["photos"]

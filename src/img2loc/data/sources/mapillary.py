@@ -28,7 +28,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pandas as pd
 from tqdm.auto import tqdm
 
-from img2loc.data.http import Client, HTTPError, JsonlState, NotAnImageError, load_secret, redact
+from img2loc.data.http import (
+    Client,
+    HTTPError,
+    JsonlState,
+    NotAnImageError,
+    load_secret,
+    redact,
+    secret_origin,
+)
 from img2loc.data.manifest import make_manifest
 from img2loc.geo.coords import validate_coords
 
@@ -166,7 +174,9 @@ def search(
         except HTTPError as e:
             if e.status in (401, 403):
                 raise MapillaryError(
-                    f"Mapillary refused the access token (HTTP {e.status}); check ${TOKEN_ENV}. {e}"
+                    f"Mapillary refused the access token from "
+                    f"{secret_origin(token, token_file, TOKEN_ENV)} (HTTP {e.status}); "
+                    f"check it. {e}"
                 ) from None
             raise
         summary.queries += 1
@@ -281,7 +291,8 @@ def collect(
     with JsonlState(out / STATE_FILE, config) as state:
         found = search(
             bbox,
-            token=api_token,
+            token=token,  # search reads the same secret; its errors say where it came from
+            token_file=token_file,
             base_url=base_url,
             page_size=page_size,
             max_per_query=max_per_query,

@@ -45,6 +45,7 @@ from img2loc.data.http import (
     NotAnImageError,
     load_secret,
     redact,
+    secret_origin,
 )
 from img2loc.data.manifest import make_manifest
 from img2loc.geo.coords import normalize_lon, validate_coords
@@ -284,6 +285,9 @@ def collect(
                 summary,
                 progress,
             )
+    except StreetViewError as e:
+        # The key itself never reaches a message; where it came from does.
+        raise StreetViewError(f"{e} (key from {secret_origin(key, key_file, KEY_ENV)})") from None
     finally:
         client.close()
     for m in summary.messages:
@@ -390,7 +394,7 @@ def _metadata(client: Client, url: str, retries: int, backoff_s: float) -> dict[
         if status in _FATAL_STATUS:
             raise StreetViewError(
                 f"Street View denied the request ({status}): {detail or 'check the API key'}. "
-                f"Is the Street View Static API enabled for this key (${KEY_ENV})?"
+                "Is the Street View Static API enabled for this key?"
             )
         if status in ("OVER_QUERY_LIMIT", "UNKNOWN_ERROR") and attempt < retries:
             client.sleep(min(backoff_s * 2**attempt, client.max_wait_s))
