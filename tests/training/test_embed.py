@@ -120,3 +120,28 @@ def test_embed_kill_9_then_rerun_equals_uninterrupted(tiny_data, tiny_ckpt, tmp_
         a, b = load_features(full, split), load_features(part, split)
         assert list(a["key"]) == list(b["key"])
         np.testing.assert_allclose(a["features"], b["features"], atol=1e-3)
+
+
+def test_embed_with_a_given_network(tiny_data, tmp_path):
+    """``network=`` replaces the backbone: its output is stored, under its preprocessing."""
+    from torch import nn
+
+    from img2loc.inference.preprocess import PreprocessConfig
+    from img2loc.training.embed import embed_shards
+
+    class MeanRGB(nn.Module):  # per-channel means: checkable by hand
+        num_features = 3
+
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    pre = PreprocessConfig(input_size=32, resize_size=32)
+    info = embed_shards(
+        tiny_data["shards"], tmp_path / "f", network=(MeanRGB(), pre, "mean-rgb"), progress=False
+    )
+    assert info["backbone"] == "mean-rgb" and info["preprocess"]["input_size"] == 32
+    val = load_features(tmp_path / "f", "val")
+    assert val["features"].shape == (12, 3)
+    # The mirror image has the same channel means.
+    np.testing.assert_allclose(val["features_flip"], val["features"], atol=2e-3)
+    assert np.abs(val["features"]).max() <= 1.0 and val["features"].std() > 0

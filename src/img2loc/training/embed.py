@@ -75,8 +75,13 @@ def embed_shards(
     device: str = "auto",
     threads: int = 2,
     progress: bool = True,
+    network: tuple[nn.Module, PreprocessConfig, str] | None = None,
 ) -> dict[str, Any]:
-    """Write frozen features for every shard of ``splits`` (default: all) and return the info."""
+    """Write frozen features for every shard of ``splits`` (default: all) and return the info.
+
+    ``network`` (a module whose output is the feature vector, its preprocessing and a
+    name for ``_info.json``) replaces the backbone, e.g. to compare other poolings.
+    """
     shards, output = Path(shards), Path(output)
     info_in = read_info(shards)
     splits = splits or sorted(info_in["splits"])
@@ -85,7 +90,7 @@ def embed_shards(
         if device == "auto" and torch.cuda.is_available()
         else ("cpu" if device == "auto" else device)
     )
-    net, pre, name = _model(backbone, checkpoint, weights)
+    net, pre, name = network or _model(backbone, checkpoint, weights)
     net = net.eval().to(dev).to(memory_format=torch.channels_last)
     info: dict[str, Any] = {
         "format": "img2loc-features",
