@@ -16,6 +16,7 @@ import numpy as np
 
 from img2loc.geo.decode import DEFAULT_DECODE
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
+from img2loc.inference.output import cut
 from img2loc.inference.predictor import Prediction, Predictor
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
@@ -74,15 +75,16 @@ def demo_lines(rows: list[DemoRow]) -> list[str]:
     from img2loc.data.places import reverse_geocode
 
     truth = reverse_geocode([r.lat for r in rows], [r.lon for r in rows]) if rows else []
-    lines = [f"{'photo':<28} {'taken near':<30} {'model guess':<30} {'conf':>5} {'error':>9}"]
+    lines = [f"{'photo':<20}  {'taken near':<30}  {'model guess':<30}  {'conf':>4}  {'error':>9}"]
     for r, t in zip(rows, truth, strict=True):
         p = r.pred
+        head = f"{cut(r.image, 20):<20}  {cut(t['place'], 30):<30}"
         if not p.ok:
-            lines.append(f"{r.image[:28]:<28} {t['place'][:30]:<30} error: {p.error}")
+            lines.append(f"{head}  error: {p.error}")
             continue
         lines.append(
-            f"{r.image[:28]:<28} {t['place'][:30]:<30} {(p.place or '?')[:30]:<30} "
-            f"{(p.confidence or 0) * 100:>4.0f}% {r.error_km:>7,.0f} km"
+            f"{head}  {cut(p.place or '?', 30):<30}  "
+            f"{(p.confidence or 0) * 100:>3.0f}%  {r.error_km:>6,.0f} km"
         )
     d = np.array([r.error_km for r in rows if r.error_km is not None])
     if d.size:

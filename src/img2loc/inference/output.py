@@ -52,19 +52,20 @@ class Summary:
         return s
 
 
-def _cut(s: str, w: int, left: bool = False) -> str:
+def cut(s: str, w: int, left: bool = False) -> str:
+    """``s`` in at most ``w`` characters; a cut shows as an ellipsis (on the left: keep the end)."""
     if len(s) <= w:
         return s
     return "…" + s[-(w - 1) :] if left else s[: w - 1] + "…"
 
 
 def _table_row(p: Prediction, top_k: int) -> str:
-    name = _cut(p.image, _IMAGE_W, left=True).ljust(_IMAGE_W)
+    name = cut(p.image, _IMAGE_W, left=True).ljust(_IMAGE_W)
     if p.error is not None:
         return f"{name}  error: {p.error}"
     assert p.lat is not None and p.lon is not None and p.confidence is not None
     guess = f"{p.lat:8.4f}, {p.lon:9.4f}"
-    row = f"{name}  {guess}  {_cut(p.place or '', _PLACE_W):<{_PLACE_W}}  {p.confidence:6.1%}"
+    row = f"{name}  {guess}  {cut(p.place or '', _PLACE_W):<{_PLACE_W}}  {p.confidence:6.1%}"
     if p.exif is not None and p.error_km is not None:
         row += f"  {p.exif[0]:8.4f}, {p.exif[1]:9.4f}  {p.error_km:9,.1f} km"
     if p.n_views > 1:
