@@ -1,8 +1,9 @@
-"""Frozen-backbone variants: input resolution and intermediate-stage pooling, scored on dev.
+"""Frozen-backbone variants: resolution, intermediate-stage pooling, augmentation, scored on dev.
 
     python scripts/feature_variants.py --shards build/default/shards \
         --cells build/default/cells.json --work build/default/variants \
         -o build/default/variants.md
+    python scripts/feature_variants.py ... --augment -o build/default/augment.md
 
 Does a frozen EfficientNet-Lite0 hold more about place than its last layer's pooled
 1,280 features at 224 px? Each resolution is embedded once (``embed_shards``, flip
@@ -13,6 +14,13 @@ last layer may have discarded). Heads are then trained with the project's own
 standardisation, foldable into the linear layer), and scored like
 ``scripts/head_experiments.py``: score-optimal decoding, one photo and the views of a
 place combined. About 25 minutes on 2 cores; ``docs/default-model.md`` quotes the table.
+
+``--augment`` instead compares augmentation strength and multi-resolution for heads on
+frozen features: the two stored views of each training photo (normally the photo and
+its mirror image) become two draws of the training augmentation (``AugmentConfig``,
+the same transform as fine-tuning) or the photo at two other input sizes; the head
+draws one per photo per epoch. Dev photos keep the model's preprocessing. About 25
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -25,12 +33,20 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import webdataset as wds
 from torch import nn
 
 from head_experiments import BASE, HEADER, head_probs, row, score
 from img2loc.data.features import INFO, load_features
+from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import create_backbone
-from img2loc.training.data import ShardDataModule
+from img2loc.training.data import (
+    AugmentConfig,
+    ShardDataModule,
+    decode_sample,
+    split_urls,
+    train_transform,
+)
 from img2loc.training.embed import embed_shards
 from img2loc.training.task import GeoTask
 
@@ -81,6 +97,85 @@ def columns(src: Path, dest: Path, stop: int) -> Path:
     return dest
 
 
+def two_views(
+    shards: str, base: Path, out: Path, aug: AugmentConfig | None, sizes: tuple[int, int]
+) -> Path:
+    """``base`` (a plain feature folder) with each training photo's two views replaced.
+
+    With ``aug`` both views are draws of the training augmentation at ``sizes``; without,
+    they are the eval preprocessing at ``sizes`` (multi-resolution).
+    """
+    info = json.loads((base / INFO).read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    net, pre = create_backbone("tf_efficientnet_lite0", pretrained=True)
+    net = net.eval()
+    if aug is not None:
+        tfs = [train_transform(s, pre, aug) for s in sizes]
+    else:
+        cfgs = [
+            PreprocessConfig.from_dict(
+                {**pre.to_dict(), "input_size": s, "resize_size": s * 8 // 7}
+            )
+            for s in sizes
+        ]
+    torch.manual_seed(0)  # augmentation draws
+    for url, name in zip(
+        split_urls(shards, "train")[0], info["splits"]["train"]["files"], strict=True
+    ):
+        if (out / name).exists():
+            continue
+        with np.load(base / name) as z:
+            arrays = {k: z[k] for k in z.files}
+        samples = list(wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples()))
+        decoded = [decode_sample(x) for x in samples]
+        images = [im for im, _ in decoded]
+        # Same photos in the same order as the plain features (embed skips nothing here).
+        assert [str(m["key"]) for _, m in decoded] == arrays["key"].tolist(), url
+        for key, v in (("features", 0), ("features_flip", 1)):
+            feats = []
+            for i in range(0, len(images), 64):
+                chunk = images[i : i + 64]
+                if aug is not None:
+                    x = torch.stack([tfs[v](im) for im in chunk])
+                else:
+                    x = torch.from_numpy(np.stack([preprocess(im, cfgs[v]) for im in chunk]))
+                with torch.inference_mode():
+                    feats.append(net(x).numpy().astype(np.float16))
+            arrays[key] = np.concatenate(feats)
+        np.savez(out / f"{name}.tmp.npz", **arrays)
+        (out / f"{name}.tmp.npz").rename(out / name)
+    for split, entry in info["splits"].items():
+        if split != "train":
+            for name in entry["files"]:
+                if not (out / name).exists():
+                    (out / name).write_bytes((base / name).read_bytes())
+    (out / INFO).write_text(json.dumps(info))
+    return out
+
+
+def augment_grid(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    base = columns(args.work / "stages-224", args.work / "final-224", FINAL)
+    strong = AugmentConfig(scale_min=0.15, brightness=0.4, contrast=0.4, saturation=0.3, hue=0.05)
+    return [
+        ("photo + mirror image (the shipped recipe)", base, False),
+        (
+            "2 draws of the fine-tuning augmentation (crop from 35%, jitter 0.2)",
+            two_views(args.shards, base, args.work / "aug-default", AugmentConfig(), (224, 224)),
+            False,
+        ),
+        (
+            "2 draws of a stronger one (crop from 15%, jitter 0.4, hue 0.05)",
+            two_views(args.shards, base, args.work / "aug-strong", strong, (224, 224)),
+            False,
+        ),
+        (
+            "multi-resolution: the photo at 192 and 256 px",
+            two_views(args.shards, base, args.work / "res-192-256", None, (192, 256)),
+            False,
+        ),
+    ]
+
+
 def train_head(features: Path, cells: str, kw: dict[str, Any], standardise: bool) -> GeoTask:
     """``head_experiments.train_head`` with the head sized to the folder's features."""
     L.seed_everything(0, verbose=False)
@@ -111,10 +206,15 @@ def main() -> None:
     ap.add_argument("--cells", required=True)
     ap.add_argument("--work", type=Path, required=True, help="feature folders (kept, resumable)")
     ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--augment", action="store_true", help="augmentation/resolution grid")
     args = ap.parse_args()
     torch.set_num_threads(2)
     grid = []
     for size, resize, label in [(224, 256, "224 px centre crop"), (256, 256, "256 px whole frame")]:
+        if args.augment:
+            embed(args.shards, args.work / "stages-224", 224, 256)
+            grid = augment_grid(args)
+            break
         full = args.work / f"stages-{size}"
         embed(args.shards, full, size, resize)
         final = columns(full, args.work / f"final-{size}", FINAL)
