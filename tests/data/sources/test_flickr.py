@@ -240,6 +240,11 @@ def test_retries_and_flickr_error_codes(start, tmp_path):
         collect(fake, tmp_path / "bad", api_key="not-the-key-42")
     assert "not-the-key-42" not in str(err.value)
     assert "key from the value passed in" in str(err.value)
+    bad = tmp_path / "old-flickr-key"
+    bad.write_text("not-the-key-42\n")
+    with pytest.raises(FlickrError, match="old-flickr-key") as err:  # names the file, not $ENV
+        collect(fake, tmp_path / "bad2", api_key=None, key_file=bad)
+    assert "FLICKR_API_KEY" not in str(err.value)
     with pytest.raises(MissingCredentialsError, match="FLICKR_API_KEY"):
         collect(fake, tmp_path / "none", api_key=None)
 

@@ -355,7 +355,8 @@ def collect(
             tags,
             min_upload_date,
             max_upload_date,
-            api_key=key,
+            api_key=api_key,  # search reads the same secret; its errors say where it came from
+            key_file=key_file,
             licenses=licenses,
             base_url=base_url,
             per_page=per_page,
