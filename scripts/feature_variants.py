@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from torch import nn
 
 from head_experiments import BASE, HEADER, head_probs, row, score
 from img2loc.data.features import INFO, load_features
+from img2loc.geo.atomic import atomic_path, atomic_write_text
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import create_backbone
 from img2loc.training.data import (
@@ -81,6 +83,16 @@ def embed(shards: str, out: Path, size: int, resize: int) -> None:
     embed_shards(shards, out, network=(StagePooling(net).eval(), pre, "tf_efficientnet_lite0"))
 
 
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(path, suffix=".tmp.npz") as tmp:  # a killed run leaves no half file
+        np.savez(tmp, **arrays)
+
+
 def columns(src: Path, dest: Path, stop: int) -> Path:
     """A feature folder holding the first ``stop`` columns of ``src`` (same files, same info)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -88,12 +100,11 @@ def columns(src: Path, dest: Path, stop: int) -> Path:
     for split in info["splits"].values():
         for name in split["files"]:
             if not (dest / name).exists():
-                with np.load(src / name) as z:
-                    arrays = {k: z[k] for k in z.files}
+                arrays = _npz(src / name)
                 for k in ("features", "features_flip"):
                     arrays[k] = arrays[k][:, :stop]
-                np.savez(dest / name, **arrays)
-    (dest / INFO).write_text(json.dumps(info))
+                _save(dest / name, arrays)
+    atomic_write_text(dest / INFO, json.dumps(info))
     return dest
 
 
@@ -124,8 +135,7 @@ def two_views(
     ):
         if (out / name).exists():
             continue
-        with np.load(base / name) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _npz(base / name)
         samples = list(wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples()))
         decoded = [decode_sample(x) for x in samples]
         images = [im for im, _ in decoded]
@@ -142,18 +152,31 @@ def two_views(
                 with torch.inference_mode():
                     feats.append(net(x).numpy().astype(np.float16))
             arrays[key] = np.concatenate(feats)
-        np.savez(out / f"{name}.tmp.npz", **arrays)
-        (out / f"{name}.tmp.npz").rename(out / name)
+        _save(out / name, arrays)
     for split, entry in info["splits"].items():
         if split != "train":
             for name in entry["files"]:
-                if not (out / name).exists():
-                    (out / name).write_bytes((base / name).read_bytes())
-    (out / INFO).write_text(json.dumps(info))
+                shutil.copyfile(base / name, out / name)
+    atomic_write_text(out / INFO, json.dumps(info))
     return out
 
 
+def resolution_grid(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    grid = []
+    for size, resize, label in [(224, 256, "224 px centre crop"), (256, 256, "256 px whole frame")]:
+        full = args.work / f"stages-{size}"
+        embed(args.shards, full, size, resize)
+        final = columns(full, args.work / f"final-{size}", FINAL)
+        grid += [
+            (f"{label}, last layer, plain probe", final, False),
+            (f"{label}, last layer, standardised", final, True),
+            (f"{label}, last layer + blocks 2-6, standardised", full, True),
+        ]
+    return grid
+
+
 def augment_grid(args: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    embed(args.shards, args.work / "stages-224", 224, 256)
     base = columns(args.work / "stages-224", args.work / "final-224", FINAL)
     strong = AugmentConfig(scale_min=0.15, brightness=0.4, contrast=0.4, saturation=0.3, hue=0.05)
     return [
@@ -209,20 +232,7 @@ def main() -> None:
     ap.add_argument("--augment", action="store_true", help="augmentation/resolution grid")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    grid = []
-    for size, resize, label in [(224, 256, "224 px centre crop"), (256, 256, "256 px whole frame")]:
-        if args.augment:
-            embed(args.shards, args.work / "stages-224", 224, 256)
-            grid = augment_grid(args)
-            break
-        full = args.work / f"stages-{size}"
-        embed(args.shards, full, size, resize)
-        final = columns(full, args.work / f"final-{size}", FINAL)
-        grid += [
-            (f"{label}, last layer, plain probe", final, False),
-            (f"{label}, last layer, standardised", final, True),
-            (f"{label}, last layer + blocks 2-6, standardised", full, True),
-        ]
+    grid = augment_grid(args) if args.augment else resolution_grid(args)
     results = []
     for name, folder, standardise in grid:
         val = load_features(folder, "val")
