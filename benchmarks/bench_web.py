@@ -17,25 +17,18 @@ preprocess + run). Threads: 2 (cross-origin isolated). Needs Chromium
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import threading
 from pathlib import Path
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from tests.web.browser import CHROMIUM_ARGS, chromium_path
+
     from img2loc.inference.predictor import DEFAULT_MODEL_DIR
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,7 +36,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30, help="timed model runs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", choices=["auto", "fp32"], default="auto")
-    ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    ap.add_argument("--chromium", default=str(chromium_path()))
     a = ap.parse_args()
     if not a.model.is_dir():
         print(f"no model folder at {a.model}; pass --model DIR (from `img2loc export`)")
@@ -60,7 +53,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{srv.server_address[1]}/?example=0&threads={a.threads}"
     url += f"&variant={a.variant}"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=a.chromium, args=ARGS)
+        browser = pw.chromium.launch(executable_path=a.chromium, args=CHROMIUM_ARGS)
         page = browser.new_context().new_page()
         page.goto(url)
         page.wait_for_selector('body[data-answers="1"]', state="attached", timeout=120_000)

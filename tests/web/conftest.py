@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.inference.conftest import make_model_dir
+from tests.web.browser import CHROMIUM_ARGS, chromium_path
 
 HARNESS = Path(__file__).with_name("harness.mjs")
 
@@ -41,24 +42,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---------------------------------------------------------------------- browser tests
-CHROMIUM = Path("/usr/bin/chromium")
-#: Headless Chromium that never phones home (without these it stalls on refused connections).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
-
-
-def chromium_path() -> Path:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    return Path(found) if found else CHROMIUM
 
 
 @pytest.fixture(scope="session")
