@@ -82,6 +82,20 @@ def cells_build(
     count_photos: Annotated[
         bool, typer.Option("--count-photos", help="Count every photo, not every location group.")
     ] = False,
+    prior: Annotated[
+        Path | None,
+        typer.Option(
+            help="Coordinates of where people take photos (CSV/Parquet, e.g. "
+            "../shared/data/photo-locations-mp16/coordinates_100K.csv): add cells where they "
+            "are dense and no training cell is, and store each cell's share of them."
+        ),
+    ] = None,
+    prior_min_samples: Annotated[
+        int, typer.Option(help="With --prior: drop prior cells holding fewer points.")
+    ] = 100,
+    prior_max_samples: Annotated[
+        int, typer.Option(help="With --prior: split prior cells holding more points.")
+    ] = 1000,
 ) -> None:
     """Partition the Earth into adaptive S2 cells from photo coordinates."""
     from img2loc.data.tables import TableError, read_coordinates
@@ -100,6 +114,11 @@ def cells_build(
             max_level=max_level,
             groups=groups,
         )
+        if prior is not None:
+            plat, plon, _ = read_coordinates([prior], None, None, None, use_groups=False)
+            cells = cells.with_prior(
+                plat, plon, min_samples=prior_min_samples, max_samples=prior_max_samples
+            )
     except (TableError, CoordinateError, ValueError) as e:
         raise _fail(str(e)) from None
     cells.save(output)
@@ -118,7 +137,11 @@ def cells_build(
     )
     covered = float((cells.finest(lat, lon) >= 0).mean() * 100)
     typer.echo(f"photos inside a cell: {covered:.1f}%")
-    typer.echo("oracle (finest-cell centre): " + _fmt_metrics(oracle_metrics(cells, lat, lon)))
+    if prior is not None:
+        added = cells.params["prior"]["added_cells"]
+        inside = float((cells.finest(plat, plon) >= 0).mean() * 100)
+        typer.echo(f"prior: {len(plat)} points, {added} cells added, {inside:.1f}% inside a cell")
+    typer.echo("oracle (nearest cell point): " + _fmt_metrics(oracle_metrics(cells, lat, lon)))
     typer.echo(f"wrote {output}")
 
 
@@ -664,7 +687,7 @@ def eval_cmd(
     ] = "mean",
     train_data: Annotated[
         list[Path] | None,
-        typer.Option(help="Training photos for the medoid and nearest-neighbour baselines."),
+        typer.Option(help="Training photos for the constant and nearest-neighbour baselines."),
     ] = None,
     train_split: Annotated[str, typer.Option(help="Split of --train-data shards.")] = "train",
     train_limit: Annotated[

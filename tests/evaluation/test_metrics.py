@@ -9,7 +9,6 @@ from img2loc.evaluation.metrics import (
     breakdown,
     confused_pairs,
     f1_from_counts,
-    medoid,
     multilabel_counts,
     nearest_rows,
     normalize_rows,
@@ -61,12 +60,6 @@ def test_aggregate_views_mean_and_product():
     np.testing.assert_allclose(prod, np.sqrt([[0.2 * 0.6, 0.8 * 0.4], [0.9 * 0.5, 0.9 * 0.1]]))
     with pytest.raises(ValueError, match="aggregate"):
         aggregate_views(probs, groups, "max")
-
-
-def test_medoid_is_the_most_central_photo():
-    lat = np.zeros(5)
-    lon = np.array([0.0, 1.0, 2.0, 3.0, 10.0])  # sums of distances: 2 wins (12 degrees)
-    assert medoid(lat, lon) == (0.0, 2.0)
 
 
 def test_nearest_rows_uses_cosine_similarity():

@@ -91,7 +91,7 @@ def test_cli_end_to_end_on_the_tiny_checkpoint(tiny_ckpt, tiny_data, tmp_path):
         assert isinstance(rep[k], float)
     assert rep["multiview"]["n_locations"] == 3 and rep["multiview"]["aggregate"] == "product"
     assert rep["baselines"]["nearest_neighbour"]["n_train"] == 36
-    assert rep["baselines"]["constant"]["reference"] == "training-set medoid"
+    assert rep["baselines"]["constant"]["reference"] == "best single guess for the training photos"
     names = [c["name"] for c in rep["compare"]]
     assert len(names) == 2 and names[0] != names[1]
     assert rep["compare"][0]["acc_km"] == rep["compare"][1]["acc_km"]

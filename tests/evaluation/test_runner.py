@@ -122,7 +122,8 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
     assert mv["acc_km"]["1"] == pytest.approx(200 / 3)
     b = rep["baselines"]
     assert b["oracle"]["acc_km"]["1"] == 100.0
-    assert b["constant"]["reference"] == "training-set medoid"
+    assert b["constant"]["reference"] == "best single guess for the training photos"
+    assert "--prior" in b["constant_prior"]["skipped"]
     nn = b["nearest_neighbour"]
     assert nn["n_train"] == 3 and nn["acc_km"]["1"] == pytest.approx(60.0)
     assert rep["train_data"] == {
@@ -163,14 +164,14 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
     assert any("baseline nearest_neighbour" in line for line in summary_lines(rep))
 
 
-def test_without_training_data_the_constant_is_the_eval_medoid(
+def test_without_training_data_the_constant_is_the_eval_best_guess(
     colour_data, place_cells, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(pipeline, "load_model", lambda spec: ColourModel(place_cells))
     opts = EvalOptions(progress=False, sheet_size=0)
     ev = run_evaluation(None, [colour_data / "locations.csv"], options=opts)
     rep = write_report(ev, tmp_path / "r")
-    assert "evaluation-set medoid" in rep["baselines"]["constant"]["reference"]
+    assert "for the evaluation photos" in rep["baselines"]["constant"]["reference"]
     assert "--train-data" in rep["baselines"]["nearest_neighbour"]["skipped"]
     assert rep["multiview"] is None
     assert not (tmp_path / "r" / "worst.png").exists()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from img2loc.geo import CellSet, decode, leaf_distribution, s2
-from img2loc.geo.decode import decode_seed
+from img2loc.geo.decode import best_constant, decode_seed, prior_constant
+from img2loc.geo.distance import geoguessr_score, haversine_km
 
 
 @pytest.fixture
@@ -166,3 +167,35 @@ def haversine_km_pair(a, b, c, d):
     from img2loc.geo.distance import haversine_km
 
     return float(haversine_km(a, b, c, d))
+
+
+def test_best_constant_maximises_the_mean_score(rng):
+    # Most photos in Europe, a few in Australia: the best single guess is in Europe, and no
+    # point of a coarse grid scores better (the medoid would be pulled towards the middle).
+    lat = np.r_[rng.normal(48, 3, 300), rng.normal(-33, 1, 60)]
+    lon = np.r_[rng.normal(5, 4, 300), rng.normal(151, 1, 60)]
+    blat, blon = best_constant(lat, lon)
+    best = geoguessr_score(haversine_km(blat, blon, lat, lon)).mean()
+    glat, glon = np.meshgrid(np.arange(-80, 81, 2.0), np.arange(-180, 180, 2.0))
+    grid = geoguessr_score(haversine_km(glat.ravel()[:, None], glon.ravel()[:, None], lat, lon))
+    assert best >= grid.mean(axis=1).max() - 1.0
+    assert haversine_km(blat, blon, 48, 5) < 500
+    # Weights move it: the same points with Australia weighted 10x.
+    w = np.r_[np.ones(300), np.full(60, 10.0)]
+    wlat, _ = best_constant(lat, lon, w)
+    assert wlat < 0
+    with pytest.raises(ValueError, match="at least one"):
+        best_constant([], [])
+
+
+def test_prior_constant_uses_the_cells_prior(rng):
+    lat = np.r_[rng.normal(48, 1, 200), rng.normal(40.7, 0.5, 200)]
+    lon = np.r_[rng.normal(2, 1, 200), rng.normal(-74, 0.5, 200)]
+    cells = CellSet.build(lat, lon, min_samples=20, max_samples=100)
+    assert prior_constant(cells) is None
+    # Photos are mostly taken in Asia (not where the training photos are).
+    plat = np.r_[rng.normal(35, 1, 3000), rng.normal(48, 1, 500)]
+    plon = np.r_[rng.normal(139, 1, 3000), rng.normal(2, 1, 500)]
+    with_prior = cells.with_prior(plat, plon, min_samples=100, max_samples=1000)
+    c = prior_constant(with_prior)
+    assert c is not None and haversine_km(c[0], c[1], 35, 139) < 300

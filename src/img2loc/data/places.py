@@ -55,6 +55,38 @@ def _table() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+#: S2 levels named by country (level 3 cells are ~1,400 km wide, level 2 ~2,800 km) ...
+COUNTRY_MAX_LEVEL = 3
+#: ... and by region (first-level division: state, province; level 5 is ~350 km wide).
+#: Finer cells are named by their nearest town.
+REGION_MAX_LEVEL = 5
+
+
+@lru_cache(maxsize=512)
+def country_name(cc: str) -> str:
+    """Short English name of an ISO 3166-1 alpha-2 code (the code itself if unknown)."""
+    import pycountry
+
+    c = pycountry.countries.get(alpha_2=cc) if cc else None
+    if c is None:
+        return cc or "?"
+    return str(getattr(c, "common_name", None) or c.name)
+
+
+def place_at_scale(found: dict[str, str], level: int) -> str:
+    """A place name as coarse as an S2 cell of ``level``: country, region, or town.
+
+    A guess whose cell is 1,000 km wide is not "near" the village at its centre; it is
+    somewhere in a country.
+    """
+    country = country_name(found["cc"])
+    if level <= COUNTRY_MAX_LEVEL:
+        return country
+    if level <= REGION_MAX_LEVEL:
+        return ", ".join(p for p in (found["admin1"], country) if p)
+    return found["place"]
+
+
 def reverse_geocode(lat: ArrayLike, lon: ArrayLike) -> list[dict[str, str]]:
     """Nearest city per point: ``{"city", "admin1", "cc", "continent", "place"}``."""
     la = np.atleast_1d(np.asarray(lat, float))
@@ -75,3 +107,10 @@ def reverse_geocode(lat: ArrayLike, lon: ArrayLike) -> list[dict[str, str]]:
             }
         )
     return out
+
+
+def cell_places(lat: ArrayLike, lon: ArrayLike, levels: ArrayLike) -> list[str]:
+    """Place name of each cell's guess point at the scale of the cell (:func:`place_at_scale`)."""
+    found = reverse_geocode(lat, lon)
+    lv = np.atleast_1d(np.asarray(levels, int))
+    return [place_at_scale(f, int(v)) for f, v in zip(found, lv, strict=True)]

@@ -7,7 +7,7 @@
 * :func:`aggregate_views`: one probability vector per place from several views
   (mean of probabilities, or mean of log-probabilities = normalised product;
   see :mod:`img2loc.geo.views`).
-* Baseline helpers: :func:`medoid` (constant guess), :func:`nearest_rows`
+* Baseline helpers: :func:`nearest_rows`
   (nearest neighbour in embedding space); error analysis: :func:`confused_pairs`.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from img2loc.geo.distance import geoguessr_score, haversine_km, metrics_from_distances
+from img2loc.geo.distance import geoguessr_score, metrics_from_distances
 
 # View aggregation lives in geo/ (inference uses it too); re-exported for evaluation.
 from img2loc.geo.views import AGGREGATES as AGGREGATES
@@ -86,33 +86,6 @@ def aggregate_views(
     vals = view_values(np.asarray(probs)[order], how)
     _, sums, counts = segment_sums(vals, codes[order].astype(np.int64))
     return uniq, views_to_probs(sums, counts, how)
-
-
-def medoid(
-    lat: ArrayLike,
-    lon: ArrayLike,
-    max_candidates: int = 2000,
-    max_points: int = 20000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """The photo location with the least total great-circle distance to all others.
-
-    Large sets are subsampled (candidates and points), which changes the answer by
-    far less than the distances the constant baseline is judged at.
-    """
-    la = np.asarray(lat, np.float64).ravel()
-    lo = np.asarray(lon, np.float64).ravel()
-    if la.size == 0:
-        raise ValueError("medoid of no points")
-    rng = np.random.default_rng(seed)
-    pts = rng.permutation(la.size)[:max_points]
-    cand = rng.permutation(la.size)[:max_candidates]
-    total = np.zeros(cand.size)
-    for a in range(0, cand.size, 256):
-        c = cand[a : a + 256]
-        total[a : a + 256] = haversine_km(la[c, None], lo[c, None], la[pts], lo[pts]).sum(axis=1)
-    best = cand[int(np.argmin(total))]
-    return float(la[best]), float(lo[best])
 
 
 def normalize_rows(x: ArrayLike) -> NDArray[np.float32]:

@@ -2,11 +2,15 @@
 
 Baselines are computed on the same photos in the same run:
 
-* ``oracle``: every photo guessed at the centre of its finest cell (the best the
-  cell set allows);
-* ``constant``: every photo guessed at the training-set medoid (``--train-data``);
-  without training data the evaluation set's own medoid stands in, marked as such
-  (it has seen the answers, so it flatters the baseline);
+* ``oracle``: every photo guessed at the nearest cell point (the best the cell
+  set allows);
+* ``constant``: every photo guessed at the one point with the best mean GeoGuessr
+  score over the training photos (``--train-data``); without training data the
+  evaluation set's own best constant stands in, marked as such (it has seen the
+  answers, so it flatters the baseline);
+* ``constant_prior``: the same under the model's prior over where people take
+  photos (cells built with ``--prior``), the answer of a model that knows nothing
+  of the photo — what "worse than a constant" means for everyday photos;
 * ``nearest_neighbour``: the location of the most similar training photo by
   cosine similarity of backbone embeddings (checkpoints; exported models only
   when they expose embeddings), over up to ``train_limit`` training photos.
@@ -28,11 +32,11 @@ from numpy.typing import NDArray
 from img2loc.data.places import reverse_geocode
 from img2loc.data.tables import TableError
 from img2loc.evaluation.data import load_data, subsample
-from img2loc.evaluation.metrics import AGGREGATES, medoid
+from img2loc.evaluation.metrics import AGGREGATES
 from img2loc.evaluation.models import EvalModel, load_model
 from img2loc.evaluation.runner import Collector, Predictions, embed_all, predict_all
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DEFAULT_DECODE
+from img2loc.geo.decode import DEFAULT_DECODE, best_constant, prior_constant
 from img2loc.geo.distance import haversine_km
 
 #: The rule behind the headline figures (every rule is reported side by side).
@@ -71,6 +75,8 @@ class ModelResult:
     group_guesses: dict[str, Guess]
     nn: Guess | None
     nn_note: str = ""
+    #: Best single guess under the model's photo prior (None: its cells carry no prior).
+    prior_constant: tuple[float, float] | None = None
 
 
 @dataclass
@@ -133,10 +139,10 @@ def _train_reference(
     opts: EvalOptions, table: pd.DataFrame, models: list[EvalModel], workers: int
 ) -> TrainReference:
     if not opts.train_data:
-        lat, lon = medoid(table["latitude"], table["longitude"], seed=opts.seed)
+        lat, lon = best_constant(table["latitude"], table["longitude"], seed=opts.seed)
         return TrainReference(lat, lon, "eval", note="pass --train-data to compute it")
     train = load_data(list(opts.train_data), opts.train_split, opts.image_dir).table
-    lat, lon = medoid(train["latitude"], train["longitude"], seed=opts.seed)
+    lat, lon = best_constant(train["latitude"], train["longitude"], seed=opts.seed)
     ref = TrainReference(lat, lon, "train", n=len(train))
     ref.overlap = int(table["key"].isin(set(train["key"])).sum())
     embedders = [k for k, m in enumerate(models) if m.can_embed]
@@ -260,4 +266,4 @@ def _locate(
         nn = (nlat, nlon, haversine_km(nlat, nlon, lat, lon))
     elif train.embeddings:
         note = "this model gives no embeddings"
-    return ModelResult(model, preds, guesses, group_guesses, nn, note)
+    return ModelResult(model, preds, guesses, group_guesses, nn, note, prior_constant(model.cells))

@@ -79,9 +79,13 @@ def baseline_distances(ev: Evaluation, res: ModelResult) -> dict[str, np.ndarray
     ok = ~ev.failed
     lat, lon = ev.table["latitude"].to_numpy()[ok], ev.table["longitude"].to_numpy()[ok]
     out = {
-        "oracle": cell_guesses(res.model.cells, res.model.cells.nearest(lat, lon), lat, lon)[2],
+        "oracle": cell_guesses(res.model.cells, res.model.cells.nearest_point(lat, lon), lat, lon)[
+            2
+        ],
         "constant": haversine_km(ev.train.lat, ev.train.lon, lat, lon),
     }
+    if (pc := res.prior_constant) is not None:
+        out["constant_prior"] = haversine_km(pc[0], pc[1], lat, lon)
     if res.nn is not None:
         out["nearest_neighbour"] = _finite(res.nn[2][ok])
     return out
@@ -94,9 +98,10 @@ def baseline_figures(ev: Evaluation, res: ModelResult) -> dict[str, Any]:
     d = baseline_distances(ev, res)
     t = ev.table[ok]
     ref = (
-        "training-set medoid"
+        "best single guess for the training photos"
         if ev.train.source == "train"
-        else "evaluation-set medoid (no --train-data: it has seen the answers, so optimistic)"
+        else "best single guess for the evaluation photos (no --train-data: it has seen the "
+        "answers, so optimistic)"
     )
     out: dict[str, Any] = {
         "oracle": oracle_metrics(res.model.cells, t["latitude"], t["longitude"]),
@@ -107,6 +112,18 @@ def baseline_figures(ev: Evaluation, res: ModelResult) -> dict[str, Any]:
             "reference": ref,
         },
     }
+    if res.prior_constant is not None:
+        plat, plon = res.prior_constant
+        out["constant_prior"] = {
+            **summarize(d["constant_prior"], seed),
+            "lat": plat,
+            "lon": plon,
+            "reference": "best single guess for where people take photos (the model's prior)",
+        }
+    else:
+        out["constant_prior"] = {
+            "skipped": "the model's cells carry no photo prior (img2loc cells build --prior)"
+        }
     if "nearest_neighbour" in d:
         tr = ev.train.table
         out["nearest_neighbour"] = {
@@ -448,6 +465,10 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
                 (name, rep),
                 ("oracle (best the cells allow)", b["oracle"]),
                 (f"constant: {b['constant']['reference']}", b["constant"]),
+                (
+                    f"constant: {b['constant_prior'].get('reference', 'photo prior')}",
+                    b["constant_prior"],
+                ),
                 ("nearest neighbour (embeddings)", b["nearest_neighbour"]),
                 # A model without embeddings (ONNX) still gets the baseline from a compared
                 # checkpoint's backbone (e.g. the ImageNet one of a linear probe).

@@ -6,7 +6,8 @@ Layout (the contract read by ``Predictor``, evaluation and the browser):
   ``preprocess.json`` says; output ``probs`` (N, n_cells): per-cell sigmoid probabilities.
 * ``model.browser.onnx`` — the same graph with compressed weights (fp32 compute).
 * ``cells.json`` — the cell set (CellSet format) plus per cell ``ancestors``
-  (tokens, parent first), ``leaf`` and ``place`` (nearest town to its centre).
+  (tokens, parent first), ``leaf`` and ``place`` (named at the cell's scale: country,
+  region or town; see :func:`img2loc.data.places.place_at_scale`).
 * ``preprocess.json`` — :class:`~img2loc.inference.preprocess.PreprocessConfig`.
 * ``README.md`` — model card; ``export.json`` — versions, checksums and parity figures.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from img2loc.data.places import reverse_geocode
+from img2loc.data.places import cell_places
 from img2loc.geo.atomic import dir_mode
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
@@ -47,12 +48,12 @@ class ExportError(RuntimeError):
 def cells_document(cells: CellSet) -> dict[str, Any]:
     """``cells.json``: :meth:`CellSet.to_dict` plus ancestors, leaf flag and place name per cell."""
     doc = cells.to_dict(polygons=True)
-    places = reverse_geocode(cells.center_lat, cells.center_lon)
+    places = cell_places(cells.center_lat, cells.center_lon, cells.levels)
     tokens = [c["token"] for c in doc["cells"]]
     for i, rec in enumerate(doc["cells"]):
         rec["ancestors"] = [tokens[j] for j in cells.chain[i, 1:] if j >= 0]
         rec["leaf"] = bool(cells.is_leaf[i])
-        rec["place"] = places[i]["place"]
+        rec["place"] = places[i]
     return doc
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 
 from img2loc.geo import s2
 from img2loc.geo.atomic import atomic_write_text
 from img2loc.geo.coords import validate_coords
-from img2loc.geo.distance import THRESHOLDS_KM, geo_metrics, haversine_km
+from img2loc.geo.distance import THRESHOLDS_KM, from_xyz, geo_metrics, haversine_km, to_xyz
 
 FORMAT = "img2loc-cellset"
 FORMAT_VERSION = 1
@@ -39,6 +40,7 @@ class CellSet:
         counts: ArrayLike | None = None,
         params: dict[str, Any] | None = None,
         centers: ArrayLike | None = None,
+        prior: ArrayLike | None = None,
     ) -> None:
         ids_arr = np.asarray(ids, dtype=np.uint64).ravel()
         if ids_arr.size == 0:
@@ -87,6 +89,13 @@ class CellSet:
             cl = np.asarray(centers, dtype=np.float64).reshape(-1, 2)[order]
         self.center_lat: NDArray[np.float64] = cl[:, 0]
         self.center_lon: NDArray[np.float64] = cl[:, 1]
+        #: Probability of each cell under a prior over where photos are taken (see
+        #: :meth:`with_prior`): leaves sum to 1, a cell holds its leaves' sum. None without.
+        self.prior: NDArray[np.float64] | None = (
+            None if prior is None else np.asarray(prior, dtype=np.float64).ravel()[order]
+        )
+        if self.prior is not None and self.prior.size != self.ids.size:
+            raise ValueError(f"{self.prior.size} prior values for {self.ids.size} cells")
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -124,19 +133,27 @@ class CellSet:
             _, first = np.unique(g, return_index=True)
             la, lo = la[first], lo[first]
         active = s2.leaf_ids(la, lo)
+        xyz = to_xyz(la, lo)
         kept_ids: list[NDArray[np.uint64]] = []
         kept_counts: list[NDArray[np.int64]] = []
+        kept_points: list[NDArray[np.float64]] = []
         for lv in range(min_level, max_level + 1):
             p = s2.parent_ids(active, lv)
-            uniq, counts = np.unique(p, return_counts=True)
+            uniq, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
             keep = counts >= min_samples
             kept_ids.append(uniq[keep])
             kept_counts.append(counts[keep])
+            # A cell's guess point is where its photos are (their spherical centroid), not
+            # its S2 centre: a coastal cell's centre can lie at sea or a country away.
+            sums = np.zeros((uniq.size, 3))
+            np.add.at(sums, inverse, xyz)
+            kept_points.append(sums[keep])
             split = uniq[keep & (counts > max_samples)]
             if split.size == 0:
                 break
             pos = np.clip(np.searchsorted(split, p), 0, split.size - 1)
-            active = active[split[pos] == p]
+            inside = split[pos] == p
+            active, xyz = active[inside], xyz[inside]
         params = {
             "min_samples": min_samples,
             "max_samples": max_samples,
@@ -145,7 +162,77 @@ class CellSet:
             "counted": "groups" if groups is not None else "photos",
             "n_counted": int(la.size),
         }
-        return cls(np.concatenate(kept_ids), np.concatenate(kept_counts), params)
+        centers = np.stack(from_xyz(np.concatenate(kept_points)), axis=1)
+        return cls(np.concatenate(kept_ids), np.concatenate(kept_counts), params, centers)
+
+    def with_prior(
+        self,
+        lat: ArrayLike,
+        lon: ArrayLike,
+        *,
+        min_samples: int,
+        max_samples: int,
+    ) -> CellSet:
+        """These cells plus cells seeded by a prior over where photos are taken.
+
+        ``lat``/``lon`` are where people take photos (e.g. MP-16's Flickr coordinates),
+        not training photos. Cells are built from them as by :meth:`build` (same levels)
+        and added where they do not split a cell of this set's leaves, so every trained
+        cell keeps its meaning while places without training photos (much of Asia,
+        Africa, South America for a Street View set) get cells a guess can land in.
+        Added cells count no training place; their guess point is their prior points'
+        centroid. :attr:`prior` gets each cell's share of the prior points (each point
+        goes to the leaf whose guess point is nearest).
+        """
+        la, lo = validate_coords(lat, lon)
+        seeded = CellSet.build(
+            la,
+            lo,
+            min_samples=min_samples,
+            max_samples=max_samples,
+            min_level=int(self.params.get("min_level", self.level_list[0])),
+            max_level=int(self.params.get("max_level", self.level_list[-1])),
+        )
+        # Both sets hold every ancestor of their cells down to min_level, so a seeded cell
+        # lies under one of our leaves exactly when its own chain holds that leaf.
+        our_leaves = set(self.ids[self.is_leaf].tolist())
+        ours = set(self.ids.tolist())
+        add = [
+            i
+            for i in range(len(seeded))
+            if int(seeded.ids[i]) not in ours
+            and not any(int(seeded.ids[j]) in our_leaves for j in seeded.chain[i] if j >= 0)
+        ]
+        params = dict(self.params)
+        params["prior"] = {
+            "n_points": int(la.size),
+            "min_samples": min_samples,
+            "max_samples": max_samples,
+            "added_cells": len(add),
+        }
+        ids = np.r_[self.ids, seeded.ids[add]]
+        centers = np.r_[
+            np.c_[self.center_lat, self.center_lon],
+            np.c_[seeded.center_lat[add], seeded.center_lon[add]],
+        ]
+        counts = np.r_[self.counts, np.zeros(len(add), np.int64)]
+        out = CellSet(ids, counts, params, centers)
+        out.prior = out.prior_mass(la, lo)
+        return out
+
+    def prior_mass(self, lat: ArrayLike, lon: ArrayLike) -> NDArray[np.float64]:
+        """Share of the points ``lat``/``lon`` in every cell (leaves by nearest guess point)."""
+        la, lo = validate_coords(lat, lon)
+        leaves = np.flatnonzero(self.is_leaf)
+        _, k = cKDTree(to_xyz(self.center_lat[leaves], self.center_lon[leaves])).query(
+            to_xyz(la, lo)
+        )
+        mass = np.zeros(len(self))
+        mass[leaves] = np.bincount(np.asarray(k), minlength=leaves.size) / max(la.size, 1)
+        for i in range(len(self) - 1, -1, -1):  # children come after parents
+            if self.parent[i] >= 0:
+                mass[self.parent[i]] += mass[i]
+        return mass
 
     # ------------------------------------------------------------------ labelling
     def __len__(self) -> int:
@@ -196,6 +283,15 @@ class CellSet:
             idx[miss] = leaves[np.argmin(d, axis=1)]
         return idx
 
+    def nearest_point(self, lat: ArrayLike, lon: ArrayLike) -> NDArray[np.int64]:
+        """Index of the cell whose guess point is nearest to each coordinate."""
+        la, lo = validate_coords(lat, lon)
+        # Chord length orders points as great-circle distance does.
+        tree = cKDTree(to_xyz(self.center_lat, self.center_lon))
+        _, idx = tree.query(to_xyz(la, lo))
+        out: NDArray[np.int64] = np.asarray(idx, np.int64).reshape(la.shape)
+        return out
+
     # ------------------------------------------------------------------ info
     def tokens(self) -> list[str]:
         """S2 tokens of the cells, in label order."""
@@ -230,6 +326,8 @@ class CellSet:
                 "lon": round(float(self.center_lon[i]), 6),
                 "count": int(self.counts[i]),
             }
+            if self.prior is not None:
+                rec["prior"] = round(float(self.prior[i]), 8)
             if polygons:
                 # Big cells have visibly curved edges on a lat/lon map.
                 seg = max(1, 2 ** max(0, 6 - int(self.levels[i])))
@@ -253,7 +351,8 @@ class CellSet:
         ids = [s2.token_to_id(c["token"]) for c in cells]
         counts = [int(c.get("count", 0)) for c in cells]
         centers = [(float(c["lat"]), float(c["lon"])) for c in cells]
-        return cls(ids, counts, d.get("params", {}), centers)
+        prior = [float(c["prior"]) for c in cells] if all("prior" in c for c in cells) else None
+        return cls(ids, counts, d.get("params", {}), centers, prior)
 
     def save(self, path: str | os.PathLike[str], polygons: bool = True) -> None:
         """Write JSON atomically (temp file + rename)."""
@@ -280,10 +379,13 @@ def oracle_metrics(
     lon: ArrayLike,
     thresholds_km: tuple[float, ...] = THRESHOLDS_KM,
 ) -> dict[str, Any]:
-    """Best figures the cell set allows: every photo guessed at its finest cell's centre.
+    """Best figures the cell set allows: every photo guessed at the nearest cell point.
 
-    Photos outside every cell are guessed at the nearest leaf's centre.
+    A decoder that answers with cells can do no better than the cell whose guess point
+    (:attr:`CellSet.center_lat`, where the cell's photos are) lies nearest the truth.
+    Per photo this is the best of all cells, so it can only beat a constant guess
+    by as much as the cells are spread over the photos.
     """
     la, lo = validate_coords(lat, lon)
-    idx = cells.nearest(la, lo)
+    idx = cells.nearest_point(la, lo)
     return geo_metrics(cells.center_lat[idx], cells.center_lon[idx], la, lo, thresholds_km)

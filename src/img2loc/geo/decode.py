@@ -24,7 +24,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from img2loc.geo.cells import CellSet
-from img2loc.geo.distance import EARTH_RADIUS_KM, WORLD_MAP_SIZE_KM, haversine_km
+from img2loc.geo.distance import (
+    EARTH_RADIUS_KM,
+    WORLD_MAP_SIZE_KM,
+    from_xyz,
+    haversine_km,
+    to_xyz,
+)
 
 _EPS = 1e-12
 #: Leaves (by probability) whose centres and pairwise midpoints are candidate guesses.
@@ -90,16 +96,6 @@ def leaf_distribution(
     return leaves, w / w.sum(axis=1, keepdims=True)
 
 
-def _to_xyz(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.float64]:
-    la, lo = np.radians(lat), np.radians(lon)
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-
-
-def _from_xyz(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
-
-
 def _destination(
     lat: NDArray[np.float64], lon: NDArray[np.float64], bearing_deg: float, km: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -146,6 +142,17 @@ def score_optimal(
     far too thin to move the optimum); the web app computes exactly the same.
     """
     leaves, dist = leaf_distribution(probs, cells)
+    return score_optimal_leaves(leaves, dist, cells, map_size_km, top_leaves)
+
+
+def score_optimal_leaves(
+    leaves: NDArray[np.int64],
+    dist: NDArray[np.float64],
+    cells: CellSet,
+    map_size_km: float = WORLD_MAP_SIZE_KM,
+    top_leaves: int = SCORE_TOP_LEAVES,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`score_optimal` for a given distribution ``dist`` (N, L) over ``leaves``."""
     m = min(top_leaves, leaves.size)
     top = np.argsort(-dist, axis=1, kind="stable")[:, :m]  # (N, M)
     w = np.take_along_axis(dist, top, axis=1)
@@ -153,14 +160,26 @@ def score_optimal(
     tlon = cells.center_lon[leaves[top]]
     # Midpoints of all pairs: normalised sum of unit vectors (antipodal pairs are skipped).
     i, j = np.triu_indices(m, k=1)
-    xyz = _to_xyz(tlat, tlon)
+    xyz = to_xyz(tlat, tlon)
     mid = xyz[:, i] + xyz[:, j]
     norm = np.linalg.norm(mid, axis=-1, keepdims=True)
-    mlat, mlon = _from_xyz(mid / np.maximum(norm, _EPS))
+    mlat, mlon = from_xyz(mid / np.maximum(norm, _EPS))
     far = norm[..., 0] < 1e-6
     mlat, mlon = np.where(far, tlat[:, i], mlat), np.where(far, tlon[:, i], mlon)
     clat = np.concatenate([tlat, mlat], axis=1)
     clon = np.concatenate([tlon, mlon], axis=1)
+    return _refine(clat, clon, w, tlat, tlon, map_size_km)
+
+
+def _refine(
+    clat: NDArray[np.float64],
+    clon: NDArray[np.float64],
+    w: NDArray[np.float64],
+    tlat: NDArray[np.float64],
+    tlon: NDArray[np.float64],
+    map_size_km: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Best of candidate guesses (N, K) under masses ``w`` at points (N, M), refined on rings."""
     es = expected_score(clat, clon, w, tlat, tlon, map_size_km)
     best = np.argmax(es, axis=1)
     rows = np.arange(best.size)
@@ -173,6 +192,53 @@ def score_optimal(
         k = np.argmax(res, axis=1)  # index 0 (stay) wins ties
         blat, blon, bes = rlat[rows, k], rlon[rows, k], res[rows, k]
     return blat, blon, bes
+
+
+def best_constant(
+    lat: ArrayLike,
+    lon: ArrayLike,
+    weights: ArrayLike | None = None,
+    map_size_km: float = WORLD_MAP_SIZE_KM,
+    max_points: int = 20000,
+    candidates: int = 500,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The one guess with the best mean GeoGuessr score over (weighted) points.
+
+    The baseline every model must beat: answering the same place for every photo. It is
+    not the medoid (which minimises the mean distance): the score rewards being close to
+    many photos, so it lands in the densest region. Candidates are ``candidates`` of the
+    points, scored against up to ``max_points`` of them, then refined on rings.
+    """
+    la = np.asarray(lat, dtype=np.float64).ravel()
+    lo = np.asarray(lon, dtype=np.float64).ravel()
+    if la.size == 0:
+        raise ValueError("best_constant needs at least one point")
+    w = np.ones(la.size) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != la.shape or not np.all(w >= 0) or not w.sum() > 0:
+        raise ValueError("best_constant needs one non-negative weight per point, not all zero")
+    la, lo, w = la[w > 0], lo[w > 0], w[w > 0]
+    w = w / w.sum()
+    rng = np.random.default_rng(seed)
+    if la.size > max_points:  # a weighted sample stands in for all points
+        keep = rng.choice(la.size, max_points, p=w)
+        la, lo, w = la[keep], lo[keep], np.full(max_points, 1.0 / max_points)
+    pick = rng.choice(la.size, min(candidates, la.size), replace=False, p=w)
+    blat, blon, _ = _refine(
+        la[pick][None], lo[pick][None], w[None], la[None], lo[None], map_size_km
+    )
+    return float(blat[0]), float(blon[0])
+
+
+def prior_constant(cells: CellSet) -> tuple[float, float] | None:
+    """:func:`best_constant` under the cells' photo prior (None when they carry none)."""
+    if cells.prior is None:
+        return None
+    leaves = np.flatnonzero(cells.is_leaf)
+    w = cells.prior[leaves]
+    if not w.sum() > 0:
+        return None
+    return best_constant(cells.center_lat[leaves], cells.center_lon[leaves], w)
 
 
 def decode_score(

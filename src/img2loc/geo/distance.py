@@ -29,6 +29,19 @@ def haversine_km(
     return d
 
 
+def to_xyz(lat: ArrayLike, lon: ArrayLike) -> NDArray[np.float64]:
+    """Unit vectors (..., 3) of coordinates in degrees."""
+    la = np.radians(np.asarray(lat, dtype=np.float64))
+    lo = np.radians(np.asarray(lon, dtype=np.float64))
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def from_xyz(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(lat, lon) in degrees of vectors (..., 3); they need not be unit length."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.degrees(np.arctan2(z, np.hypot(x, y))), np.degrees(np.arctan2(y, x))
+
+
 def geoguessr_score(d_km: ArrayLike, map_size_km: float = WORLD_MAP_SIZE_KM) -> NDArray[np.float64]:
     """GeoGuessr's points for a guess ``d_km`` away: ``5000 * exp(-10 d / D)``.
 

@@ -258,13 +258,14 @@ class Predictor:
     # ------------------------------------------------------------------ model
     @property
     def places(self) -> list[str]:
-        """Place name of every cell (nearest town to its centre)."""
+        """Place name of every cell, at the cell's scale (country, region or town)."""
         if self._places is None:
             # Older cells.json without names: look them up once (about a second).
-            from img2loc.data.places import reverse_geocode
+            from img2loc.data.places import cell_places
 
-            found = reverse_geocode(self.cells.center_lat, self.cells.center_lon)
-            self._places = [p["place"] for p in found]
+            self._places = cell_places(
+                self.cells.center_lat, self.cells.center_lon, self.cells.levels
+            )
         return self._places
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
