@@ -436,7 +436,7 @@ def data_shards_cmd(
 ) -> None:
     """Decode, validate, resize and shuffle photos into WebDataset shards (resumable)."""
     from img2loc.data.manifest import ManifestError
-    from img2loc.data.shards import ShardConfig, write_shards
+    from img2loc.data.shards import ShardConfig, shard_summary, write_shards
     from img2loc.data.tables import TableError
 
     weights = {}
@@ -460,8 +460,8 @@ def data_shards_cmd(
         raise _fail(str(e)) from None
     for split, s in info["splits"].items():
         typer.echo(f"{split}: {s['n']} photos in {len(s['shards'])} shard(s)")
-    if info["n_errors"]:
-        typer.echo(f"{info['n_errors']} photo(s) skipped, see {output / 'errors.csv'}")
+    for line in shard_summary(info, output):
+        typer.echo(line)
     typer.echo(f"wrote {output / '_info.json'}")
 
 
