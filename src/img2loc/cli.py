@@ -519,20 +519,35 @@ def data_clean_cmd(
 
 @data_app.command("stats")
 def data_stats_cmd(
-    manifests: Annotated[list[Path], typer.Argument(help="Manifests (Parquet/CSV).")],
+    manifests: Annotated[
+        list[Path],
+        typer.Argument(help="Manifests or tables with coordinates (Parquet/CSV), shard folders."),
+    ],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG map to write.")] = None,
+    lat_col: Annotated[str | None, typer.Option(help="Latitude column (default: auto).")] = None,
+    lon_col: Annotated[str | None, typer.Option(help="Longitude column (default: auto).")] = None,
 ) -> None:
     """Counts per source, split, continent and country, and a map of photo locations."""
     import pandas as pd
 
-    from img2loc.data.manifest import read_manifest
+    from img2loc.data.manifest import make_manifest
     from img2loc.data.places import reverse_geocode
-    from img2loc.data.tables import TableError
+    from img2loc.data.tables import TableError, read_located
+    from img2loc.geo import CoordinateError
 
+    parts = []
     try:
-        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
-    except TableError as e:
+        for m in manifests:
+            t, la_c, lo_c = read_located(m, lat_col, lon_col)
+            t = t.rename(columns={la_c: "latitude", lo_c: "longitude"})
+            if "source" not in t.columns:  # a plain table: name its photos after the file
+                t["source"] = m.parent.name if m.stem == "locations" else m.stem
+            if "key" not in t.columns and "location_id" not in t.columns:
+                t["location_id"] = [f"{m}:{i}" for i in range(len(t))]  # one place a row
+            parts.append(make_manifest(t))
+    except (TableError, CoordinateError) as e:
         raise _fail(str(e)) from None
+    df = pd.concat(parts, ignore_index=True)
     places = reverse_geocode(df["latitude"].to_numpy(), df["longitude"].to_numpy())
     df["country"] = [p["cc"] for p in places]
     df["continent"] = [p["continent"] for p in places]
