@@ -583,18 +583,35 @@ def train_cmd(
         str | None,
         typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
     ] = None,
+    help_all: Annotated[
+        bool,
+        typer.Option(
+            "--help-all",
+            help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """Train a model (LightningCLI: --model.*, --data.*, --trainer.* override the YAML).
+    """Train a model: LightningCLI options --model.*, --data.*, --trainer.* override the YAML.
 
     Example: img2loc train -c configs/lite0.yaml --data.shards shards/
     --model.cells cells.json --trainer.max_epochs 10
+
+    Every option of the model, the data and Lightning's Trainer: `img2loc train
+    --help-all` (with -c CONFIG: its values as defaults). The resolved config:
+    `img2loc train -c CONFIG ... --print_config`.
     """
+    from img2loc.training.precheck import TrainSetupError, check_train_args
+
+    configs = list(config or [])
+    extra = [*ctx.args, "--help"] if help_all else list(ctx.args)
+    args = [a for c in configs for a in ("--config", str(c))] + extra
     try:
+        check_train_args(configs, extra, resume)  # before seconds of torch imports
         from img2loc.training.cli import train
-    except ImportError as e:
-        raise _fail(f"training needs the train extra: pip install 'img2loc[train]' ({e})") from None
-    args = [a for c in (config or []) for a in ("--config", str(c))] + list(ctx.args)
-    ckpt_dir = train(args, resume)
+
+        ckpt_dir = train(args, resume)
+    except TrainSetupError as e:
+        raise _fail(str(e)) from None
     typer.echo(f"checkpoints in {ckpt_dir}")
 
 
