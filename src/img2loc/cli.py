@@ -818,7 +818,7 @@ def predict_cmd(
         else:
             preds = predictor.predict_iter(sources, top_k, decode, aggregate)
         fmt = "json" if as_json else "csv" if as_csv else "table"
-        summary = write_predictions(preds, sys.stdout, fmt, top_k)
+        summary = write_predictions(preds, sys.stdout, fmt, top_k, decode)
     except (ModelError, ValueError) as e:
         raise _fail(str(e)) from None
     if fmt != "table" and summary.failed:
