@@ -230,3 +230,13 @@ def test_table_says_why_the_guess_is_not_the_top_region(model_dir, photos):
     # Not where it does not apply: argmax guesses, no list, machine-readable output.
     for extra in (["--decode", "hierarchical"], ["--top-k", "1"], ["--json"], ["--csv"]):
         assert GUESS_EXPLAINED not in run("predict", "--model", str(model_dir), a, *extra).stdout
+
+
+def test_checkpoint_as_model_says_to_export(photos, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_bytes(b"not read")
+    proc = run("predict", "--model", str(ckpt), str(photos), check=False)
+    assert proc.returncode == 2 and "not found" not in proc.stderr
+    assert "training checkpoint" in proc.stderr
+    assert f"img2loc export {ckpt} -o model_dir/" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
