@@ -6,8 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperOption
 
 from img2loc import __version__
+
+# typer 0.29's rich help prints a type after every option, flags included (`--json <bool>`,
+# `--help <bool>`), as if they took a value. A flag takes none: print no type for it.
+_display_type = TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self: TyperOption, ctx: typer.Context) -> str | None:
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     help="img2loc: tell where on Earth a photo was taken, from the pixels alone.",
@@ -141,22 +153,31 @@ def cells_show(
     typer.echo(f"wrote {output}")
 
 
-def _write_import(df: object, report: object, output: Path) -> None:
+def _write_import(df: object, report: object, output: Path, *, empty_ok: bool = False) -> None:
     from img2loc.data.manifest import ManifestError, write_manifest
+    from img2loc.geo.atomic import atomic_write_text
 
+    skipped = report.to_frame()  # type: ignore[attr-defined]
+    rep = output.with_name(output.stem + ".skipped.csv")
+    if len(df) == 0 and not empty_ok:  # type: ignore[arg-type]
+        # A manifest of nothing only fails later, further from the cause: stop here.
+        if len(skipped):
+            atomic_write_text(rep, skipped.to_csv(index=False))
+            f, why = next(skipped.itertuples(index=False))
+            raise _fail(
+                f"no photo imported: all {len(skipped)} skipped (first: {f or 'row'}: {why}); "
+                f"every reason in {rep}"
+            )
+        raise _fail("no photo imported: no image file or table row found")
     try:
         vr = write_manifest(df, output)  # type: ignore[arg-type]
     except ManifestError as e:
         raise _fail(str(e)) from None
-    skipped = report.to_frame()  # type: ignore[attr-defined]
     for line in vr.lines():
         typer.echo(f"  {line}")
     n = len(df) - len(vr.duplicate_hashes)  # type: ignore[arg-type]
     typer.echo(f"wrote {output}: {n} photos")
     if len(skipped):
-        rep = output.with_name(output.stem + ".skipped.csv")
-        from img2loc.geo.atomic import atomic_write_text
-
         atomic_write_text(rep, skipped.to_csv(index=False))
         typer.echo(f"{len(skipped)} file(s) not imported, reasons in {rep}:")
         for f, why in skipped.head(10).itertuples(index=False):
@@ -248,7 +269,8 @@ def _write_online(df: object, output: Path) -> None:
 
     summary = getattr(df, "attrs", {}).get("summary") or {}
     report = ImportReport([("", m) for m in summary.get("messages", [])])
-    _write_import(df, report, output)
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    _write_import(df, report, output, empty_ok=True)
 
 
 _ONLINE_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError)
@@ -674,7 +696,14 @@ def eval_cmd(
             "IMG_ID,LAT,LON) or photo folder; repeat it, or list more after it."
         ),
     ],
-    more_data: Annotated[list[Path] | None, typer.Argument(help="More DATA.")] = None,
+    more_data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="DATA",
+            help="More data, as for --data: a shell glob after --data lands here "
+            "(--data shards/*.parquet).",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
