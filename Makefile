@@ -11,11 +11,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-setup: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs are editable (src/ edits need no reinstall): pip runs again only when
+# pyproject.toml changes, so `make run` on a set-up checkout starts at once.
+setup: $(VENV)/.installed
 
-setup-dev: $(BIN)/python
+setup-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The dev install includes the base one.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,train]"
+	touch $(VENV)/.installed $@
 
 # The main job: the bundled default model guesses the bundled example photos (CC BY-SA 4.0)
 # and prints each guess beside the true location. No torch, no download, no training.

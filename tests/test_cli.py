@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,45 @@ def test_cells_build_bad_input_is_a_clear_error(tmp_path):
     assert not (tmp_path / "c.json").exists()
     proc = run("cells", "show", str(tmp_path / "nope.json"), check=False)
     assert proc.returncode == 2 and "cells build" in proc.stderr
+
+
+@pytest.mark.parametrize("cmd", [["predict"], ["eval"], ["train"], ["cells", "build"], []])
+def test_flags_take_no_value_in_help(cmd):
+    """A flag (--json, --views, --help) is shown without a value type; options keep theirs."""
+    out = run(*cmd, "--help", check=False).stdout
+    assert "--help" in out and "<bool>" not in out
+    if cmd == ["predict"]:
+        assert "<int>" in out  # --top-k still says what it takes
+
+
+def test_eval_help_names_its_positional_argument():
+    out = run("eval", "--help").stdout
+    assert "More DATA." not in out and "[DATA]..." in out and "shell glob" in out
+
+
+def test_import_of_nothing_fails_in_one_line(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a photo")
+    proc = run("data", "import", "folder", str(folder), "-o", str(tmp_path / "m.parquet"),
+               check=False)  # fmt: skip
+    assert proc.returncode == 2 and "no photo imported" in proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if x.strip() and "reading EXIF" not in x]
+    assert len(errors) == 1 and errors[0].startswith("error: "), proc.stderr  # progress aside
+    assert not (tmp_path / "m.parquet").exists()
+    assert "not an image type" in (tmp_path / "m.skipped.csv").read_text()
+    (tmp_path / "t.csv").write_text("image,latitude,longitude\nmissing.jpg,1,2\n")
+    proc = run("data", "import", "csv", str(tmp_path / "t.csv"), "-o", str(tmp_path / "c.parquet"),
+               check=False)  # fmt: skip
+    assert proc.returncode == 2 and "file not found" in proc.stderr
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_readme_train_commands_name_their_run_folder():
+    """Every complete `img2loc train` command in the README says where its run goes."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = re.findall(r"^img2loc train .*?(?<!\\)$", readme, flags=re.M | re.S)
+    complete = [c for c in commands if " ... " not in c]
+    assert len(complete) >= 3
+    for c in complete:
+        assert "--trainer.default_root_dir" in c, c

@@ -6,8 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperOption
 
 from img2loc import __version__
+
+# typer 0.29's rich help prints a type after every option, flags included (`--json <bool>`,
+# `--help <bool>`), as if they took a value. A flag takes none: print no type for it.
+_display_type = TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self: TyperOption, ctx: typer.Context) -> str | None:
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
 
 app = typer.Typer(
     help="img2loc: tell where on Earth a photo was taken, from the pixels alone.",
@@ -164,22 +176,31 @@ def cells_show(
     typer.echo(f"wrote {output}")
 
 
-def _write_import(df: object, report: object, output: Path) -> None:
+def _write_import(df: object, report: object, output: Path, *, empty_ok: bool = False) -> None:
     from img2loc.data.manifest import ManifestError, write_manifest
+    from img2loc.geo.atomic import atomic_write_text
 
+    skipped = report.to_frame()  # type: ignore[attr-defined]
+    rep = output.with_name(output.stem + ".skipped.csv")
+    if len(df) == 0 and not empty_ok:  # type: ignore[arg-type]
+        # A manifest of nothing only fails later, further from the cause: stop here.
+        if len(skipped):
+            atomic_write_text(rep, skipped.to_csv(index=False))
+            f, why = next(skipped.itertuples(index=False))
+            raise _fail(
+                f"no photo imported: all {len(skipped)} skipped (first: {f or 'row'}: {why}); "
+                f"every reason in {rep}"
+            )
+        raise _fail("no photo imported: no image file or table row found")
     try:
         vr = write_manifest(df, output)  # type: ignore[arg-type]
     except ManifestError as e:
         raise _fail(str(e)) from None
-    skipped = report.to_frame()  # type: ignore[attr-defined]
     for line in vr.lines():
         typer.echo(f"  {line}")
     n = len(df) - len(vr.duplicate_hashes)  # type: ignore[arg-type]
     typer.echo(f"wrote {output}: {n} photos")
     if len(skipped):
-        rep = output.with_name(output.stem + ".skipped.csv")
-        from img2loc.geo.atomic import atomic_write_text
-
         atomic_write_text(rep, skipped.to_csv(index=False))
         typer.echo(f"{len(skipped)} file(s) not imported, reasons in {rep}:")
         for f, why in skipped.head(10).itertuples(index=False):
@@ -271,7 +292,8 @@ def _write_online(df: object, output: Path) -> None:
 
     summary = getattr(df, "attrs", {}).get("summary") or {}
     report = ImportReport([("", m) for m in summary.get("messages", [])])
-    _write_import(df, report, output)
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    _write_import(df, report, output, empty_ok=True)
 
 
 _ONLINE_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError)
@@ -459,7 +481,7 @@ def data_shards_cmd(
 ) -> None:
     """Decode, validate, resize and shuffle photos into WebDataset shards (resumable)."""
     from img2loc.data.manifest import ManifestError
-    from img2loc.data.shards import ShardConfig, write_shards
+    from img2loc.data.shards import ShardConfig, shard_summary, write_shards
     from img2loc.data.tables import TableError
 
     weights = {}
@@ -483,8 +505,8 @@ def data_shards_cmd(
         raise _fail(str(e)) from None
     for split, s in info["splits"].items():
         typer.echo(f"{split}: {s['n']} photos in {len(s['shards'])} shard(s)")
-    if info["n_errors"]:
-        typer.echo(f"{info['n_errors']} photo(s) skipped, see {output / 'errors.csv'}")
+    for line in shard_summary(info, output):
+        typer.echo(line)
     typer.echo(f"wrote {output / '_info.json'}")
 
 
@@ -542,20 +564,35 @@ def data_clean_cmd(
 
 @data_app.command("stats")
 def data_stats_cmd(
-    manifests: Annotated[list[Path], typer.Argument(help="Manifests (Parquet/CSV).")],
+    manifests: Annotated[
+        list[Path],
+        typer.Argument(help="Manifests or tables with coordinates (Parquet/CSV), shard folders."),
+    ],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="PNG map to write.")] = None,
+    lat_col: Annotated[str | None, typer.Option(help="Latitude column (default: auto).")] = None,
+    lon_col: Annotated[str | None, typer.Option(help="Longitude column (default: auto).")] = None,
 ) -> None:
     """Counts per source, split, continent and country, and a map of photo locations."""
     import pandas as pd
 
-    from img2loc.data.manifest import read_manifest
+    from img2loc.data.manifest import make_manifest
     from img2loc.data.places import reverse_geocode
-    from img2loc.data.tables import TableError
+    from img2loc.data.tables import TableError, read_located
+    from img2loc.geo import CoordinateError
 
+    parts = []
     try:
-        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
-    except TableError as e:
+        for m in manifests:
+            t, la_c, lo_c = read_located(m, lat_col, lon_col)
+            t = t.rename(columns={la_c: "latitude", lo_c: "longitude"})
+            if "source" not in t.columns:  # a plain table: name its photos after the file
+                t["source"] = m.parent.name if m.stem == "locations" else m.stem
+            if "key" not in t.columns and "location_id" not in t.columns:
+                t["location_id"] = [f"{m}:{i}" for i in range(len(t))]  # one place a row
+            parts.append(make_manifest(t))
+    except (TableError, CoordinateError) as e:
         raise _fail(str(e)) from None
+    df = pd.concat(parts, ignore_index=True)
     places = reverse_geocode(df["latitude"].to_numpy(), df["longitude"].to_numpy())
     df["country"] = [p["cc"] for p in places]
     df["continent"] = [p["continent"] for p in places]
@@ -591,18 +628,35 @@ def train_cmd(
         str | None,
         typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
     ] = None,
+    help_all: Annotated[
+        bool,
+        typer.Option(
+            "--help-all",
+            help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """Train a model (LightningCLI: --model.*, --data.*, --trainer.* override the YAML).
+    """Train a model: LightningCLI options --model.*, --data.*, --trainer.* override the YAML.
 
     Example: img2loc train -c configs/lite0.yaml --data.shards shards/
     --model.cells cells.json --trainer.max_epochs 10
+
+    Every option of the model, the data and Lightning's Trainer: `img2loc train
+    --help-all` (with -c CONFIG: its values as defaults). The resolved config:
+    `img2loc train -c CONFIG ... --print_config`.
     """
+    from img2loc.training.precheck import TrainSetupError, check_train_args
+
+    configs = list(config or [])
+    extra = [*ctx.args, "--help"] if help_all else list(ctx.args)
+    args = [a for c in configs for a in ("--config", str(c))] + extra
     try:
+        check_train_args(configs, extra, resume)  # before seconds of torch imports
         from img2loc.training.cli import train
-    except ImportError as e:
-        raise _fail(f"training needs the train extra: pip install 'img2loc[train]' ({e})") from None
-    args = [a for c in (config or []) for a in ("--config", str(c))] + list(ctx.args)
-    ckpt_dir = train(args, resume)
+
+        ckpt_dir = train(args, resume)
+    except TrainSetupError as e:
+        raise _fail(str(e)) from None
     typer.echo(f"checkpoints in {ckpt_dir}")
 
 
@@ -665,7 +719,14 @@ def eval_cmd(
             "IMG_ID,LAT,LON) or photo folder; repeat it, or list more after it."
         ),
     ],
-    more_data: Annotated[list[Path] | None, typer.Argument(help="More DATA.")] = None,
+    more_data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="DATA",
+            help="More data, as for --data: a shell glob after --data lands here "
+            "(--data shards/*.parquet).",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -809,7 +870,7 @@ def predict_cmd(
         else:
             preds = predictor.predict_iter(sources, top_k, decode, aggregate)
         fmt = "json" if as_json else "csv" if as_csv else "table"
-        summary = write_predictions(preds, sys.stdout, fmt, top_k)
+        summary = write_predictions(preds, sys.stdout, fmt, top_k, decode)
     except (ModelError, ValueError) as e:
         raise _fail(str(e)) from None
     if fmt != "table" and summary.failed:

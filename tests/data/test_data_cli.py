@@ -78,3 +78,15 @@ def test_import_folder_shared_exif(tmp_path):
     assert "40 photos" in out and "6 file(s) not imported" in out
     skipped = pd.read_csv(tmp_path / "exif.skipped.csv")
     assert len(skipped) == 6
+
+
+def test_stats_bad_tables_are_one_line_errors(tmp_path):
+    """Other column names or a blank latitude: the same clear error as `cells build`."""
+    (tmp_path / "yx.csv").write_text("filename,y,x\na.jpg,45,15\n")
+    (tmp_path / "blank.csv").write_text("image,latitude,longitude\na.jpg,,15\nb.jpg,44,16\n")
+    for name, says in (("yx.csv", "--lat-col"), ("blank.csv", "blank.csv:2")):
+        proc = run("data", "stats", str(tmp_path / name), check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and says in proc.stderr, proc.stderr
+    out = run("data", "stats", str(tmp_path / "yx.csv"), "--lat-col", "y", "--lon-col", "x").stdout
+    assert "1 photos, 1 locations" in out and "HR 1" in out

@@ -166,3 +166,61 @@ def test_parallel_equals_serial(manifest, tmp_path):
     write_shards([manifest], tmp_path / "b", cfg, workers=2, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert np.all([p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "a").glob("*.tar")])
+
+
+def test_geo_km_accounts_for_every_photo(manifest, tmp_path):
+    """Places in the --geo-km buffer are in no split: counted, listed and printed, never lost."""
+    out = tmp_path / "s"
+    args = ["data", "shards", str(manifest), "-o", str(out), "--workers", "1"]
+    proc = subprocess.run(
+        [str(EXE), *args, "--geo-km", "4000", "--val-frac", "0.2", "--test-frac", "0.2",
+         "--seed", "2"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    info = json.loads((out / "_info.json").read_text())
+    ph = info["photos"]
+    assert ph["input"] == 60 and ph["geo_buffer"] > 0
+    assert ph["geo_buffer"] == 4 * info["geo_buffer_places"]  # 4 views a place
+    assert ph["input"] == ph["written"] + ph["failed"] + ph["geo_buffer"]
+    assert ph["written"] == sum(s["n"] for s in info["splits"].values())
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert len(skipped) == ph["geo_buffer"]
+    assert skipped["reason"].str.contains("--geo-km buffer").all()
+    # The listed photos are exactly the ones in no shard.
+    written = set(pd.read_parquet(out / "_index.parquet")["key"])
+    failed = set(pd.read_csv(out / "errors.csv")["key"])
+    keys = set(pd.read_parquet(manifest)["key"])
+    assert set(skipped["key"]) == keys - written - failed
+    assert f"60 photos: {ph['written']} written; {ph['geo_buffer']} in no split" in proc.stdout
+    assert "skipped.csv" in proc.stdout
+    # Without --geo-km nothing is left out.
+    plain = write_shards([manifest], tmp_path / "p", ShardConfig(), workers=1, progress=False)
+    assert plain["photos"]["written"] + plain["photos"]["failed"] == 60
+    assert plain["photos"]["geo_buffer"] == 0
+
+
+def test_plain_csv_is_imported_on_the_fly(photo_table, tmp_path):
+    """A locations.csv shards like its manifest would; a bad table leaves no folder behind."""
+    missing = photo_table.parent / "images" / "loc03_090.jpg"
+    missing.unlink()
+    out = tmp_path / "s"
+    proc = subprocess.run(
+        [str(EXE), "data", "shards", str(photo_table), "-o", str(out), "--workers", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads((out / "_info.json").read_text())
+    assert info["photos"]["input"] == 60 and info["photos"]["not_imported"] == 1
+    assert info["photos"]["written"] == 59
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert "file not found" in skipped["reason"].iloc[0]
+    for body in ("filename,y,x\na.jpg,1,2\n", "image,latitude,longitude\na.jpg,,2\n"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(body)
+        proc = subprocess.run(
+            [str(EXE), "data", "shards", str(bad), "-o", str(tmp_path / "b")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not (tmp_path / "b").exists()

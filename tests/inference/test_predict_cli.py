@@ -217,3 +217,26 @@ def test_urls_are_fetched(model_dir, photos):
 def test_help(cmd):
     out = run(cmd, "--help").stdout
     assert "Usage" in out and ("stdin" in out if cmd == "predict" else "atomically" in out)
+
+
+def test_table_says_why_the_guess_is_not_the_top_region(model_dir, photos):
+    """Score-optimal guesses beside a `top:` list get the one-sentence explanation."""
+    from img2loc.inference.output import GUESS_EXPLAINED
+
+    a = str(photos / "a.jpg")
+    table = run("predict", "--model", str(model_dir), a).stdout
+    assert "top:" in table and table.rstrip().endswith(GUESS_EXPLAINED)
+    assert table.count(GUESS_EXPLAINED) == 1
+    # Not where it does not apply: argmax guesses, no list, machine-readable output.
+    for extra in (["--decode", "hierarchical"], ["--top-k", "1"], ["--json"], ["--csv"]):
+        assert GUESS_EXPLAINED not in run("predict", "--model", str(model_dir), a, *extra).stdout
+
+
+def test_checkpoint_as_model_says_to_export(photos, tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_bytes(b"not read")
+    proc = run("predict", "--model", str(ckpt), str(photos), check=False)
+    assert proc.returncode == 2 and "not found" not in proc.stderr
+    assert "training checkpoint" in proc.stderr
+    assert f"img2loc export {ckpt} -o model_dir/" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -70,6 +70,28 @@ def find_column(
     return None
 
 
+def read_located(
+    path: str | Path, lat_col: str | None = None, lon_col: str | None = None
+) -> tuple[pd.DataFrame, str, str]:
+    """A table, the names of its latitude and longitude columns, its coordinates validated.
+
+    Columns are found by name (:data:`LAT_NAMES`, :data:`LON_NAMES`) unless given; the
+    coordinates are parsed as numbers in place. A missing column raises
+    :class:`TableError`, a blank or out-of-range coordinate
+    :class:`~img2loc.geo.coords.CoordinateError` naming the file and line.
+    """
+    df = read_table(path)
+    la_c = find_column(df, LAT_NAMES, "lat", path, lat_col)
+    lo_c = find_column(df, LON_NAMES, "lon", path, lon_col)
+    assert la_c is not None and lo_c is not None  # required columns
+    rows = [f"{Path(path).name}:{i + 2}" for i in range(len(df))]  # +2: header, 1-based
+    la = pd.to_numeric(df[la_c], errors="coerce").to_numpy(np.float64)
+    lo = pd.to_numeric(df[lo_c], errors="coerce").to_numpy(np.float64)
+    la, lo = validate_coords(la, lo, rows=rows)
+    df = df.assign(**{la_c: la, lo_c: lo})
+    return df, la_c, lo_c
+
+
 def read_coordinates(
     paths: list[str | Path],
     lat_col: str | None = None,
@@ -86,15 +108,9 @@ def read_coordinates(
     lats, lons, groups = [], [], []
     have_groups = use_groups
     for path in paths:
-        df = read_table(path)
-        la_c = find_column(df, LAT_NAMES, "lat", path, lat_col)
-        lo_c = find_column(df, LON_NAMES, "lon", path, lon_col)
-        rows = [f"{Path(path).name}:{i + 2}" for i in range(len(df))]  # +2: header, 1-based
-        la = pd.to_numeric(df[la_c], errors="coerce").to_numpy(np.float64)
-        lo = pd.to_numeric(df[lo_c], errors="coerce").to_numpy(np.float64)
-        la, lo = validate_coords(la, lo, rows=rows)
-        lats.append(la)
-        lons.append(lo)
+        df, la_c, lo_c = read_located(path, lat_col, lon_col)
+        lats.append(df[la_c].to_numpy(np.float64))
+        lons.append(df[lo_c].to_numpy(np.float64))
         g_c = find_column(df, GROUP_NAMES, "group", path, group_col, required=group_col is not None)
         if g_c is None:
             have_groups = False

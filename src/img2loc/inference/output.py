@@ -10,9 +10,16 @@ from typing import TextIO
 
 import numpy as np
 
+from img2loc.geo.decode import DEFAULT_DECODE
 from img2loc.inference.predictor import Prediction
 
 FORMATS = ("table", "json", "csv")
+#: Why a score-optimal guess is often not the first of the `top:` list. One sentence, one
+#: home: the predict table prints it under its `top:` lists; the web app shows the same words.
+GUESS_EXPLAINED = (
+    "The guess is the point with the best expected GeoGuessr score; the list shows the "
+    "regions the model finds most likely, so the guess can lie between them."
+)
 CSV_COLUMNS = (
     "image",
     "lat",
@@ -85,9 +92,17 @@ def _table_header() -> str:
 
 
 def write_predictions(
-    preds: Iterable[Prediction], out: TextIO, fmt: str = "table", top_k: int = 5
+    preds: Iterable[Prediction],
+    out: TextIO,
+    fmt: str = "table",
+    top_k: int = 5,
+    decode: str = DEFAULT_DECODE,
 ) -> Summary:
-    """Write each prediction as soon as it arrives; return the run's :class:`Summary`."""
+    """Write each prediction as soon as it arrives; return the run's :class:`Summary`.
+
+    The table ends with :data:`GUESS_EXPLAINED` when it lists the most probable regions
+    (``top_k`` > 1) beside score-optimal guesses (``decode="score"``).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     summary = Summary()
@@ -127,4 +142,6 @@ def write_predictions(
         out.write("\n]\n" if summary.n else "]\n")
     elif fmt == "table":
         out.write(summary.line() + "\n")
+        if decode == "score" and top_k > 1 and summary.n > summary.failed:
+            out.write(GUESS_EXPLAINED + "\n")
     return summary

@@ -134,6 +134,12 @@ def resolve_model(model_dir: str | os.PathLike[str] | None, variant: str) -> tup
                 "written by `img2loc export`: `img2loc predict --model DIR ...` or "
                 "Predictor.load('DIR')"
             )
+        if d.is_file():
+            what = "a training checkpoint" if d.suffix == ".ckpt" else "a file"
+            raise ModelError(
+                f"{d} is {what}; --model takes a model folder: make one with "
+                f"`img2loc export {d} -o model_dir/`, then pass --model model_dir/"
+            )
         raise ModelError(f"model folder {d} not found; write one with `img2loc export`")
     names = [VARIANTS["fp32"], VARIANTS["browser"]] if variant == "auto" else [VARIANTS[variant]]
     for n in names:

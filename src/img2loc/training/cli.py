@@ -11,12 +11,14 @@ the command line; the resolved config is saved beside the checkpoints.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from img2loc.training.data import ShardDataModule
+from img2loc.training.precheck import OPTIONS_TIP, TrainSetupError
 from img2loc.training.task import GeoTask
 
 
@@ -54,19 +56,30 @@ def _loggers(root: str) -> list[object]:
 
 
 def train(args: list[str], resume: str | None = None) -> Path:
-    """Run training with LightningCLI arguments; return the checkpoint folder."""
+    """Run training with LightningCLI arguments; return the checkpoint folder.
+
+    A bad option or input raises :class:`TrainSetupError` (one line), not LightningCLI's
+    usage text.
+    """
     argv0, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI reads `args`, not our argv
-    cli = _CLI(
-        GeoTask,
-        ShardDataModule,
-        run=False,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": _callbacks()},
-        seed_everything_default=0,
-    )
+    try:
+        cli = _CLI(
+            GeoTask,
+            ShardDataModule,
+            run=False,
+            args=args,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": _callbacks()},
+            seed_everything_default=0,
+            parser_kwargs={"prog": "img2loc train", "exit_on_error": False},
+        )
+    except ArgumentError as e:
+        raise TrainSetupError(f"{' '.join(str(e).split())} ({OPTIONS_TIP})") from None
+    except (FileNotFoundError, ValueError) as e:  # the model or data refused its inputs
+        raise TrainSetupError(str(e)) from None
+    finally:
+        sys.argv = argv0
     trainer = cli.trainer
-    sys.argv = argv0
     if not trainer.loggers or type(trainer.logger).__name__ == "TensorBoardLogger":
         trainer.loggers = _loggers(trainer.default_root_dir)  # type: ignore[misc]
     ckpt_dir = Path(trainer.default_root_dir) / "checkpoints"

@@ -12,7 +12,7 @@ from PIL import Image
 
 from img2loc.geo.atomic import atomic_path
 from img2loc.geo.distance import THRESHOLDS_KM, haversine_km
-from img2loc.viz.maps import save_figure, world_axes
+from img2loc.viz.maps import fit_to_data, save_figure, world_axes
 
 #: Distances below this are drawn at it: a log axis has no zero.
 MIN_KM = 0.1
@@ -98,6 +98,7 @@ def plot_guess_map(
     ax.scatter(tlo, tla, s=6, c="black", zorder=3, label="truth")
     ax.scatter(plo, pla, s=14, marker="x", c="#1f4e79", linewidths=0.8, zorder=4, label="guess")
     fig.colorbar(lc, ax=ax, shrink=0.6, label="error (km)")
+    fit_to_data(ax, np.r_[tlo, plo_near], np.r_[tla, pla])
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(title)
     return save_figure(fig, path)

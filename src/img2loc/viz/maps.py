@@ -49,6 +49,39 @@ def world_axes(figsize: tuple[float, float] = (14, 7)) -> tuple[Any, Any]:
     return fig, ax
 
 
+#: Data spanning more than this share of the world's width or height gets the world map.
+REGIONAL_SHARE = 0.6
+
+
+def fit_to_data(ax: Any, lon: np.ndarray, lat: np.ndarray, margin: float = 0.12) -> bool:
+    """Zoom world axes to the data's extent (plus a margin) when the data is regional.
+
+    Data spanning most of the world keeps the whole world. A zoomed map is drawn with
+    the aspect of its middle latitude (a degree of longitude shrinks with its cosine), so
+    a country keeps its shape. Returns whether the view was zoomed.
+    """
+    lon, lat = np.asarray(lon, float).ravel(), np.asarray(lat, float).ravel()
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return False
+    lon, lat = lon[ok], lat[ok]
+    x0, x1, y0, y1 = lon.min(), lon.max(), lat.min(), lat.max()
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    squash = max(float(np.cos(np.radians(cy))), 0.2)  # displayed width of a degree of lon
+    # At least 2 degrees of view, framed between square and 2.5:1 landscape as displayed.
+    w, h = max(x1 - x0, 2.0) * squash, max(y1 - y0, 2.0)
+    w, h = max(w, h), max(h, w / 2.5)
+    w, h = w / squash * (1 + 2 * margin), h * (1 + 2 * margin)
+    if w > REGIONAL_SHARE * 360 or h > REGIONAL_SHARE * 180:
+        return False
+    cx = float(np.clip(cx, -180 + w / 2, 180 - w / 2))
+    cy = float(np.clip(cy, -90 + h / 2, 90 - h / 2))
+    ax.set_xlim(cx - w / 2, cx + w / 2)
+    ax.set_ylim(cy - h / 2, cy + h / 2)
+    ax.set_aspect(1 / squash)
+    return True
+
+
 def _unwrapped_polygon(cell_id: int, level: int) -> list[np.ndarray]:
     """Cell boundary as lon/lat polygons, duplicated across the antimeridian when needed."""
     seg = max(1, 2 ** max(0, 6 - level))
@@ -89,7 +122,12 @@ def plot_cells(cells: CellSet, path: str | Path, title: str | None = None) -> Pa
         zorder=1.5,
     )
     ax.add_collection(pc)
-    fig.colorbar(pc, ax=ax, shrink=0.6, label="photos per leaf cell")
+    if edges:
+        pts = np.concatenate(edges)
+        fit_to_data(ax, pts[:, 0], pts[:, 1], margin=0.04)
+    # `cells build` counts places (location groups) unless told --count-photos.
+    counted = "places" if cells.params.get("counted") == "groups" else "photos"
+    fig.colorbar(pc, ax=ax, shrink=0.6, label=f"{counted} per leaf cell")
     info = cells.summary()
     ax.set_title(
         title
@@ -117,6 +155,7 @@ def plot_points(
             m = groups == g
             ax.scatter(lon[m], lat[m], s=3, alpha=0.6, zorder=3, label=f"{g} ({int(m.sum())})")
         ax.legend(loc="lower left", markerscale=4, fontsize=8)
+    fit_to_data(ax, lon, lat)
     ax.set_title(title)
     return save_figure(fig, path)
 
