@@ -12,6 +12,7 @@ from img2loc.evaluation.metrics import (
     multilabel_counts,
     nearest_rows,
     normalize_rows,
+    reliability,
     summarize,
 )
 from img2loc.geo.distance import geoguessr_score
@@ -82,3 +83,24 @@ def test_breakdown_per_label_most_photos_first():
     assert list(out) == ["EU", "AS"]
     assert out["EU"]["n"] == 3 and out["EU"]["acc_km"]["25"] == 100.0
     assert out["AS"]["geoguessr_mean"] == pytest.approx(float(geoguessr_score(3000.0)))
+
+
+def test_reliability_bins_and_calibration_error():
+    # 100 photos shown 90% confidence, 60 of them right; 100 shown 15%, 15 right.
+    conf = np.r_[np.full(100, 0.9), np.full(100, 0.15)]
+    right = np.r_[np.arange(100) < 60, np.arange(100) < 15]
+    r = reliability(conf, right)
+    assert r["n"] == 200
+    assert r["ece"] == pytest.approx((100 * 30 + 100 * 0) / 200)
+    assert r["mean_confidence"] == pytest.approx(52.5)
+    assert r["accuracy"] == pytest.approx(37.5)
+    full = [b for b in r["bins"] if b["n"]]
+    assert [(b["lo"], b["n"]) for b in full] == [(0.1, 100), (0.9, 100)]
+    assert full[1]["accuracy"] == pytest.approx(60.0)
+    # A calibrated set has no error; confidence 1.0 falls in the last bin.
+    cal = reliability(
+        np.r_[np.full(10, 1.0), np.full(10, 0.5)], np.r_[[True] * 10, [True] * 5, [False] * 5]
+    )
+    assert cal["ece"] == pytest.approx(0.0)
+    assert cal["bins"][-1]["n"] == 10
+    assert reliability([], [])["ece"] is None

@@ -96,7 +96,7 @@ def test_cli_end_to_end_on_the_tiny_checkpoint(tiny_ckpt, tiny_data, tmp_path):
     assert len(names) == 2 and names[0] != names[1]
     assert rep["compare"][0]["acc_km"] == rep["compare"][1]["acc_km"]
     assert len(pd.read_csv(out / "predictions.csv")) == 12
-    for png in ("error_cdf", "map", "continents", "worst", "best"):
+    for png in ("error_cdf", "map", "continents", "reliability", "worst", "best"):
         Image.open(out / f"{png}.png").verify()
     assert "## Models compared" in (out / "report.md").read_text()
 

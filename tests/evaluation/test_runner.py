@@ -122,6 +122,9 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
     assert mv["acc_km"]["1"] == pytest.approx(200 / 3)
     b = rep["baselines"]
     assert b["oracle"]["acc_km"]["1"] == 100.0
+    cal = rep["calibration"]
+    assert cal["n"] == rep["n"] and sum(x["n"] for x in cal["bins"]) == rep["n"]
+    assert 0.0 <= cal["ece"] <= 100.0
     assert b["constant"]["reference"] == "best single guess for the training photos"
     assert "--prior" in b["constant_prior"]["skipped"]
     nn = b["nearest_neighbour"]
@@ -158,7 +161,7 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
         "error_cdf.png",
     ):
         assert title in md
-    for png in ("error_cdf", "map", "continents", "worst", "best"):
+    for png in ("error_cdf", "map", "continents", "reliability", "worst", "best"):
         with Image.open(out / f"{png}.png") as im:
             assert im.format == "PNG" and im.width > 300
     assert any("baseline nearest_neighbour" in line for line in summary_lines(rep))

@@ -134,3 +134,45 @@ def breakdown(d_km: ArrayLike, labels: ArrayLike, seed: int = 0) -> dict[str, di
     names, counts = np.unique(lab, return_counts=True)
     order = sorted(range(names.size), key=lambda i: (-counts[i], names[i]))
     return {str(names[i]): summarize(d[lab == names[i]], seed) for i in order}
+
+
+def reliability(confidence: ArrayLike, correct: ArrayLike, n_bins: int = 10) -> dict[str, Any]:
+    """Whether a confidence means what it says: reliability bins and the calibration error.
+
+    ``confidence`` is the probability shown with each guess (that the photo lies in the
+    named cell) and ``correct`` whether it did. Returns ``ece`` (expected calibration
+    error: the photo-weighted mean gap between confidence and frequency over
+    ``n_bins`` equal-width bins, in percentage points), ``mean_confidence`` and
+    ``accuracy`` (%), and per bin ``lo``, ``hi``, ``n``, ``confidence``, ``accuracy``.
+    """
+    c = np.asarray(confidence, np.float64).ravel()
+    y = np.asarray(correct, bool).ravel()
+    keep = np.isfinite(c)
+    c, y = c[keep], y[keep]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, n_bins - 1)
+    bins, gap = [], 0.0
+    for b in range(n_bins):
+        m = which == b
+        n = int(m.sum())
+        conf = float(c[m].mean()) if n else None
+        acc = float(y[m].mean()) if n else None
+        if n:
+            gap += n * abs(acc - conf)  # type: ignore[operator]
+        bins.append(
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "n": n,
+                "confidence": None if conf is None else 100 * conf,
+                "accuracy": None if acc is None else 100 * acc,
+            }
+        )
+    n_all = int(c.size)
+    return {
+        "n": n_all,
+        "ece": 100 * gap / n_all if n_all else None,
+        "mean_confidence": 100 * float(c.mean()) if n_all else None,
+        "accuracy": 100 * float(y.mean()) if n_all else None,
+        "bins": bins,
+    }

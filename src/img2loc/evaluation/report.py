@@ -20,7 +20,13 @@ import pandas as pd
 from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
 from img2loc.data.places import reverse_geocode
-from img2loc.evaluation.metrics import breakdown, confused_pairs, f1_from_counts, summarize
+from img2loc.evaluation.metrics import (
+    breakdown,
+    confused_pairs,
+    f1_from_counts,
+    reliability,
+    summarize,
+)
 from img2loc.evaluation.pipeline import (
     DEFAULT_RULE,
     Evaluation,
@@ -213,6 +219,7 @@ def build_report(ev: Evaluation) -> dict[str, Any]:
         "n_skipped_inputs": len(ev.errors) - int(ev.failed.sum()),
         "multiview": views[0],
         "baselines": baseline_figures(ev, res),
+        "calibration": reliability(res.preds.confidence[ok], res.preds.in_cell[ok]),
         "train_data": None
         if ev.train.source != "train"
         else {
@@ -355,7 +362,12 @@ def contact_sheets(ev: Evaluation, res: ModelResult, out_dir: Path) -> list[Path
 
 def pictures(ev: Evaluation, rep: dict[str, Any], out_dir: Path) -> list[Path]:
     """Error CDF, map of guesses, per-continent bars and the contact sheets."""
-    from img2loc.viz.errors import plot_accuracy_bars, plot_error_cdf, plot_guess_map
+    from img2loc.viz.errors import (
+        plot_accuracy_bars,
+        plot_error_cdf,
+        plot_guess_map,
+        plot_reliability,
+    )
 
     res = ev.results[0]
     ok = ~ev.failed
@@ -388,6 +400,11 @@ def pictures(ev: Evaluation, rep: dict[str, Any], out_dir: Path) -> list[Path]:
             rep["by_continent"],
             out_dir / "continents.png",
             title=f"{res.model.name}: accuracy per continent ({DEFAULT_RULE})",
+        ),
+        plot_reliability(
+            rep["calibration"],
+            out_dir / "reliability.png",
+            title=f"{res.model.name}: is the photo in the named cell?",
         ),
         *contact_sheets(ev, res, out_dir),
     ]
@@ -433,6 +450,28 @@ def _row(name: str, m: dict[str, Any] | None) -> str:
 def _table(rows: list[tuple[str, dict[str, Any] | None]], first: str = "") -> list[str]:
     head = f"| {first} | " + " | ".join(_COLUMNS) + " |"
     return [head, "|" + "---|" * (len(_COLUMNS) + 1), *(_row(n, m) for n, m in rows), ""]
+
+
+def _calibration_lines(cal: dict[str, Any]) -> list[str]:
+    if not cal["n"]:
+        return []
+    lines = [
+        "## Confidence (is the photo in the named cell?)",
+        "",
+        f"Shown confidence {cal['mean_confidence']:.1f}% on average, photos in the named cell "
+        f"{cal['accuracy']:.1f}%; expected calibration error **{cal['ece']:.1f} points** "
+        "(10 bins; `reliability.png`).",
+        "",
+        "| confidence | photos | mean confidence | in the cell |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {100 * b['lo']:.0f}–{100 * b['hi']:.0f}% | {b['n']} | {_pct(b['confidence'])} | "
+        f"{_pct(b['accuracy'])} |"
+        for b in cal["bins"]
+        if b["n"]
+    ]
+    return [*lines, ""]
 
 
 def markdown(rep: dict[str, Any], files: list[str]) -> str:
@@ -483,6 +522,7 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
         "## Decoding rules",
         "",
         *_table(list(rep["decoders"].items()), "rule"),
+        *_calibration_lines(rep["calibration"]),
     ]
     mv = rep["multiview"]
     if mv:
@@ -602,6 +642,12 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
     if mv:
         lines.append(
             f"  per {mv['group_by']} ({mv['n_locations']} places, {mv['aggregate']}): " + fmt(mv)
+        )
+    cal = rep["calibration"]
+    if cal["n"]:
+        lines.append(
+            f"  confidence: {cal['mean_confidence']:.1f}% shown, {cal['accuracy']:.1f}% in the "
+            f"named cell; calibration error {cal['ece']:.1f} points"
         )
     for name, m in rep["baselines"].items():
         ref = f" ({m['reference']})" if "reference" in m else ""

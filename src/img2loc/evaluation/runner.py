@@ -30,7 +30,7 @@ from img2loc.evaluation.metrics import (
     views_to_probs,
 )
 from img2loc.evaluation.models import EvalModel
-from img2loc.geo.decode import DECODERS
+from img2loc.geo.decode import DECODERS, cell_confidence
 from img2loc.inference.images import ImageBytes, load_input
 from img2loc.inference.preprocess import PreprocessConfig
 
@@ -113,14 +113,16 @@ class Predictions:
 
     ``cell[rule]`` holds the predicted cell index per photo (-1: not decoded) and
     ``point[rule]`` the guessed (lat, lon) arrays (NaN: not decoded; a cell centre
-    except for the ``score`` rule); ``confidence`` the default rule's cell
-    probability; ``nn`` the nearest training row per photo (nearest-neighbour
+    except for the ``score`` rule); ``confidence`` the probability that the photo lies
+    in the default rule's cell (as ``img2loc predict`` shows it) and ``in_cell``
+    whether it does; ``nn`` the nearest training row per photo (nearest-neighbour
     baseline, -1 when not computed).
     """
 
     cell: dict[str, NDArray[np.int64]]
     point: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]
     confidence: NDArray[np.float32]
+    in_cell: NDArray[np.bool_]
     f1_counts: NDArray[np.int64]
     nn: NDArray[np.int64]
     group_cell: dict[str, NDArray[np.int64]] = field(default_factory=dict)
@@ -151,6 +153,7 @@ class Collector:
             cell={r: np.full(n, -1, np.int64) for r in DECODERS},
             point={r: _nan_points(n) for r in DECODERS},
             confidence=np.full(n, np.nan, np.float32),
+            in_cell=np.zeros(n, bool),
             f1_counts=np.zeros(3, np.int64),
             nn=np.full(n, -1, np.int64),
         )
@@ -182,7 +185,10 @@ class Collector:
                 probs, self.model.cells
             )
         best = o.cell[self.default_rule][rows]
-        o.confidence[rows] = probs[np.arange(rows.size), best]
+        # The confidence `img2loc predict` shows, and whether it came true.
+        o.confidence[rows] = cell_confidence(probs, self.model.cells, best)
+        labels = self.model.cells.labels(self.lat[rows], self.lon[rows])
+        o.in_cell[rows] = (labels == best[:, None]).any(axis=1)
         targets = self.model.cells.multi_hot(self.lat[rows], self.lon[rows])
         o.f1_counts += multilabel_counts(probs, targets)
         if emb is not None and self.index is not None:

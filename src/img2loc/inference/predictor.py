@@ -22,7 +22,13 @@ from numpy.typing import NDArray
 
 from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DEFAULT_DECODE, check_rule, decode, leaf_distribution
+from img2loc.geo.decode import (
+    DEFAULT_DECODE,
+    cell_confidence,
+    check_rule,
+    decode,
+    leaf_distribution,
+)
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
@@ -218,8 +224,6 @@ class Predictor:
                 "files of different exports: re-export it"
             )
         self._leaves = np.flatnonzero(cells.is_leaf)
-        # Each finest cell and its ancestors: a leaf lies inside every cell of its chain.
-        self._leaf_chain = cells.chain[self._leaves]
         self._tokens = cells.tokens()
 
     @classmethod
@@ -386,9 +390,7 @@ class Predictor:
             return []
         idx, lat, lon = decode(probs, self.cells, decode_rule)
         _, dist = leaf_distribution(probs, self.cells)
-        # Probability mass of the finest cells inside the guessed cell.
-        inside = (self._leaf_chain[None, :, :] == idx[:, None, None]).any(axis=2)
-        conf = (dist * inside).sum(axis=1)
+        conf = cell_confidence(probs, self.cells, idx)
         k = max(0, min(top_k, self._leaves.size))
         order = np.argsort(-dist, axis=1, kind="stable")[:, :k]
         places = self.places

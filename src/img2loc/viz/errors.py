@@ -132,6 +132,38 @@ def plot_accuracy_bars(
     return save_figure(fig, path)
 
 
+def plot_reliability(
+    figures: Mapping[str, Any], path: str | Path, title: str = "Reliability of the confidence"
+) -> Path:
+    """Reliability diagram: how often the named cell held the photo, per confidence bin.
+
+    ``figures`` is :func:`img2loc.evaluation.metrics.reliability`'s result. A calibrated
+    model's bars follow the diagonal; bars below it are over-confident.
+    """
+    plt = _pyplot()
+    fig, (ax, axn) = plt.subplots(
+        2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    bins = [b for b in figures["bins"] if b["n"]]
+    mid = [100 * (b["lo"] + b["hi"]) / 2 for b in bins]
+    width = 100 * (figures["bins"][0]["hi"] - figures["bins"][0]["lo"]) * 0.9
+    ax.bar(mid, [b["accuracy"] for b in bins], width, color="#4477aa", label="photos in the cell")
+    ax.plot([0, 100], [0, 100], color="#999999", ls="--", lw=1, label="calibrated")
+    ax.plot(mid, [b["confidence"] for b in bins], "o", color="#cc3311", ms=4, label="confidence")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("photos in the named cell (%)")
+    ece = figures["ece"]
+    ax.set_title(f"{title}\nexpected calibration error {ece:.1f} points (n={figures['n']})")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    axn.bar(mid, [b["n"] for b in bins], width, color="#888888")
+    axn.set_yscale("log")
+    axn.set_xlabel("confidence shown (%)")
+    axn.set_ylabel("photos")
+    return save_figure(fig, path)
+
+
 def contact_sheet(
     images: Sequence[Image.Image | None],
     captions: Sequence[str],
