@@ -30,6 +30,13 @@ def shared_streetview() -> list[Path]:
     return STREETVIEW_CSVS
 
 
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED / "photo-locations-mp16").is_dir():
+        pytest.skip(f"shared data not found at {SHARED}")
+    return SHARED
+
+
 def random_sphere(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Points uniform on the sphere."""
     return np.degrees(np.arcsin(rng.uniform(-1, 1, n))), rng.uniform(-180, 180, n)

@@ -57,6 +57,32 @@ def test_cells_build_and_show_on_shared_streetview(shared_streetview, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
+def test_cells_build_with_a_photo_prior(shared_data, tmp_path):
+    """The Croatia set alone, with the MP-16 prior: cells where people take photos."""
+    out = tmp_path / "cells.json"
+    proc = run(
+        "cells",
+        "build",
+        str(shared_data / "streetview-croatia" / "locations.csv"),
+        "--min-samples",
+        "10",
+        "--max-samples",
+        "60",
+        "--prior",
+        str(shared_data / "photo-locations-mp16" / "coordinates_100K.csv"),
+        "-o",
+        str(out),
+    )
+    assert "prior: 100000 points" in proc.stdout and "cells added" in proc.stdout
+    cells = json.loads(out.read_text())["cells"]
+    assert all("prior" in c for c in cells)
+    added = [c for c in cells if c["count"] == 0]
+    assert added and sum(c["prior"] for c in cells if c["level"] == 2) > 0.95
+    # The Croatian cells' guess points lie in Croatia, not at a cell centre in Tunisia.
+    own = [c for c in cells if c["count"] > 0]
+    assert all(42 < c["lat"] < 47 and 13 < c["lon"] < 20 for c in own)
+
+
 def test_cells_build_bad_input_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("image,latitude,longitude\na.jpg,12,200\n")
