@@ -32,9 +32,12 @@ step "2/8 shards: split by location, dev/test places >= 25 km from every trainin
 "$IMG2LOC" data shards "$OUT"/world.parquet "$OUT"/us-west.parquet "$OUT"/croatia.parquet \
   -o "$OUT/shards" --max-side 512 --shard-size 500 --val-frac 0.1 --test-frac 0.1 --geo-km 25
 
-step "3/8 adaptive S2 cells from the training split"
+step "3/8 adaptive S2 cells from the training split, plus cells where people take photos"
+# The prior (MP-16's Flickr coordinates) adds cells where the Street View set has none, so
+# a guess can land there, and gives eval its best-constant baseline for everyday photos.
 [ -f "$OUT/cells.json" ] ||
-  "$IMG2LOC" cells build "$OUT/shards" --min-samples 5 --max-samples 30 -o "$OUT/cells.json"
+  "$IMG2LOC" cells build "$OUT/shards" --min-samples 5 --max-samples 30 \
+    --prior "$DATA/photo-locations-mp16/coordinates_100K.csv" -o "$OUT/cells.json"
 
 step "4/8 frozen EfficientNet-Lite0 features (ImageNet weights, with flipped views)"
 "$IMG2LOC" embed "$OUT/shards" -o "$OUT/feats"  # resumable: one file per shard
