@@ -13,6 +13,11 @@ import numpy as np
 from img2loc.inference.predictor import Prediction
 
 FORMATS = ("table", "json", "csv")
+#: Why the headline guess may be missing from the top list (the web app says the same).
+GUESS_EXPLAINED = (
+    "The guess is the point with the best expected GeoGuessr score; the list shows the "
+    "regions the model finds most likely, so the guess can lie between them."
+)
 CSV_COLUMNS = (
     "image",
     "lat",
