@@ -131,7 +131,7 @@ def test_exif_gps_shows_error_km(open_app: Any, tmp_path: Path) -> None:
     assert gps["lat"] == pytest.approx(48.85, abs=1e-3)
     assert gps["lon"] == pytest.approx(2.35, abs=1e-3)
     assert app.page.evaluate("img2loc.last.errorKm") > 0
-    assert "away" in app.page.inner_text("#details")
+    assert "km from the position in its EXIF" in app.page.inner_text("#details")
 
 
 def test_camera_frame_matches_python(open_app: Any, model_dir: Path) -> None:
@@ -176,7 +176,7 @@ def test_game_five_rounds(open_app: Any) -> None:
     box = pg.locator("#map").bounding_box()
     assert box is not None
     for r in range(5):
-        pg.wait_for_selector("#game-photo:not([hidden])")
+        pg.wait_for_selector("#game-photo:not([hidden]), #game-pano:not([hidden])")
         pg.mouse.click(box["x"] + box["width"] * (0.3 + 0.1 * r), box["y"] + box["height"] * 0.4)
         pg.wait_for_selector("#game-guess:not([disabled])")
         pg.click("#game-guess")
