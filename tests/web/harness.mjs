@@ -8,6 +8,7 @@ import { modelInputs } from '../../web/src/inputs.js';
 import { detectPanorama, renderView } from '../../web/src/panorama.js';
 import { readGps } from '../../web/src/exif.js';
 import { imageSize, jpegComplete, sniffFormat } from '../../web/src/sniff.js';
+import { spreadRounds } from '../../web/src/game.js';
 
 const req = JSON.parse(readFileSync(0, 'utf8'));
 const b64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
@@ -58,6 +59,16 @@ if (req.op === 'resize') {
     const format = sniffFormat(b);
     out.push({ format, size: imageSize(b, format), complete: format === 'jpeg' ? jpegComplete(b) : null });
   }
+} else if (req.op === 'spread') {
+  // Seeded rounds of the game (mulberry32), for the spread-over-places check.
+  let a = req.seed + 1;
+  const rnd = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  out.push(...spreadRounds(req.photos, req.n, rnd));
 } else if (req.op === 's2') {
   for (const [lat, lon, level] of req.points) out.push(toToken(parentId(leafId(lat, lon), level)));
 }

@@ -53,7 +53,6 @@ export class Assist {
     this.timer = null;
     this.stream = null;
     this.$('assist-grab').disabled = true;
-    this.$('assist-paused').hidden = true;
     this.status.set('assist', 'Screen sharing ended.');
   }
 
@@ -80,9 +79,11 @@ export class Assist {
     const s = Number(this.$('assist-every').value);
     const want = s > 0 && this.stream;
     this.timer = want && this.here ? setInterval(() => this.grab(), s * 1000) : null;
-    const paused = this.$('assist-paused');
-    paused.hidden = !(want && !this.here);
-    paused.textContent = `Automatic grabbing every ${s} s is paused while you are in another mode; it resumes here.`;
+    // Said on the tab itself, where a user in another mode sees it.
+    const tab = this.$('tab-btn-assist');
+    const paused = want && !this.here;
+    tab.textContent = paused ? 'Screen assist (paused)' : 'Screen assist';
+    tab.title = paused ? `Automatic grabbing every ${s} s is paused while you are in another mode; it resumes on this tab.` : '';
   }
 
   enter() {

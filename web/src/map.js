@@ -143,11 +143,11 @@ class ModeLayer {
 }
 
 const LEGEND = [
-  ['guess', 'pin guess', 'model’s guess'],
-  ['model', 'pin model', 'model’s guess'],
-  ['you', 'pin you', 'your guess'],
-  ['truth', 'pin truth', 'true position'],
-  ['heat', 'swatch', 'likely regions (darker: more likely)'],
+  ['guess', 'model’s guess'],
+  ['model', 'model’s guess'],
+  ['you', 'your guess'],
+  ['truth', 'true position'],
+  ['heat', 'likely regions (darker: more likely)'],
 ];
 
 export class WorldMap {
@@ -233,11 +233,11 @@ export class WorldMap {
   updateLegend() {
     const kinds = this.mode ? this.layer(this.mode).legend : new Set();
     this.legendEl.replaceChildren(
-      ...LEGEND.filter(([k]) => kinds.has(k)).map(([, cls, text]) => {
+      ...LEGEND.filter(([k]) => kinds.has(k)).map(([kind, text]) => {
         const row = document.createElement('div');
         const sym = document.createElement('span');
-        sym.className = cls === 'swatch' ? 'swatch' : `${cls} key`;
-        if (cls !== 'swatch') sym.textContent = PIN[cls.split(' ')[1]];
+        sym.className = kind === 'heat' ? 'swatch' : `key ${kind}`;
+        if (kind !== 'heat') sym.textContent = PIN[kind];
         row.append(sym, document.createTextNode(` ${text}`));
         return row;
       }),

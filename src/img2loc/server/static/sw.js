@@ -9,13 +9,13 @@
 // * Responses from hosts that send no cross-origin isolation headers get them here, so a
 //   static host without those headers still runs the model with threads from the second
 //   visit on (the page says when it runs on one thread).
-const VERSION = 'c3f8f25184e0';
+const VERSION = '59b67434d97b';
 const PRECACHE = [
  "./",
  "./assets/countries-50m-BphFPm15.json",
  "./assets/index-BUIRn96s.css",
- "./assets/index-DRUuiADF.js",
- "./assets/libheif-bundle-XeYSDnH2.js",
+ "./assets/index-f41BkHvz.js",
+ "./assets/libheif-bundle-bEXP5Jln.js",
  "./icon-192.png",
  "./icon-512.png",
  "./icon.svg",
