@@ -43,7 +43,7 @@ def test_certificate_is_made_once_and_remade_for_new_addresses(tmp_path: Path) -
 
 @pytest.mark.parametrize("name", ["8.8.8.8", "example.com", "2001:4860::8888"])
 def test_only_the_local_network_is_certified(tmp_path: Path, name: str) -> None:
-    with pytest.raises(TlsError, match="local network|localhost"):
+    with pytest.raises(TlsError, match=r"local network|localhost"):
         ensure_certificate([name], tmp_path)
 
 

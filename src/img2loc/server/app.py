@@ -265,10 +265,10 @@ class Handler(BaseHTTPRequestHandler):
         if head == "model":
             if site.model_dir is None or rest not in MODEL_FILES:
                 return None
-            path = safe_join(site.model_dir, rest)
-            if path is not None and rest == "export.json":
-                return portable_export_json(path)
-            return path
+            found = safe_join(site.model_dir, rest)
+            if found is not None and rest == "export.json":
+                return portable_export_json(found)
+            return found
         if head == "examples":
             return None if site.examples_dir is None else safe_join(site.examples_dir, rest)
         if head == "game":
