@@ -84,14 +84,15 @@ function serviceWorker() {
     enforce: 'post',
     generateBundle(_, bundle) {
       const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
-      const files = ['index.html', ...Object.keys(bundle), ...readdirSync(publicDir)].filter((f) => f !== 'sw.js' && !f.endsWith('.map'));
+      const publicFiles = readdirSync(publicDir, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name);
+      const files = ['index.html', ...Object.keys(bundle), ...publicFiles].filter((f) => f !== 'sw.js' && !f.endsWith('.map'));
       const list = ['./', ...[...new Set(files)].sort().map((f) => `./${f}`)];
       const hash = createHash('sha256');
       for (const f of Object.keys(bundle).sort()) {
         const o = bundle[f];
         hash.update(f).update(o.type === 'chunk' ? o.code : o.source);
       }
-      for (const f of readdirSync(publicDir).sort()) hash.update(f).update(readFileSync(publicDir + f));
+      for (const f of publicFiles.sort()) hash.update(f).update(readFileSync(publicDir + f));
       const src = readFileSync(fileURLToPath(new URL('./src/sw.js', import.meta.url)), 'utf8')
         .replace('__VERSION__', hash.digest('hex').slice(0, 12))
         .replace('__PRECACHE__', JSON.stringify(list, null, 1));

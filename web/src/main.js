@@ -51,7 +51,9 @@ const status = new Status($('status'));
 const map = new WorldMap($('map'));
 const t0 = performance.now();
 
+let firstAnswer;
 const app = {
+  answered: new Promise((ok) => (firstAnswer = ok)),
   model: null,
   last: null,
   ready: null,
@@ -87,6 +89,12 @@ const app = {
   },
 };
 window.img2loc = app;
+new MutationObserver((_, obs) => {
+  if (document.body.dataset.handled) {
+    firstAnswer();
+    obs.disconnect();
+  }
+}).observe(document.body, { attributes: true, attributeFilter: ['data-handled'] });
 
 function threadsNote(n) {
   if (n > 1) return `${n} threads`;
@@ -123,8 +131,11 @@ function cacheForOffline(urls) {
   app.offline?.then((reg) => reg?.active?.postMessage({ type: 'cache', urls })).catch(() => {});
 }
 if ('serviceWorker' in navigator && isSecureContext && import.meta.env.PROD && params.get('sw') !== '0') {
-  app.offline = navigator.serviceWorker
-    .register('./sw.js')
+  // Installed once the model is ready and the page is idle (or has answered): the worker
+  // copies ~20 MB into its cache, which must not compete with the first answer.
+  app.offline = app.ready
+    .then(() => Promise.race([new Promise((ok) => setTimeout(ok, 4000)), app.answered]))
+    .then(() => navigator.serviceWorker.register('./sw.js'))
     .then(() => navigator.serviceWorker.ready)
     .catch(() => null);
 } else app.offline = Promise.resolve(null);
