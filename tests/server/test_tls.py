@@ -80,3 +80,20 @@ def test_qr_code_in_the_terminal() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) > 10 and all(len(line) == len(lines[0]) for line in lines)
     assert any("█" in line or "▀" in line or "▄" in line for line in lines)
+
+
+def test_serve_https_refuses_a_public_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from img2loc.cli import app
+
+    monkeypatch.setenv("IMG2LOC_HOME", str(tmp_path))
+    model = make_model_dir(tmp_path / "m")
+    r = CliRunner().invoke(
+        app, ["serve", "--model", str(model), "--https", "--host", "203.0.113.1", "--port", "0"]
+    )
+    assert r.exit_code != 0
+    assert "not a private network address" in r.output
+    assert not (tmp_path / "https" / "img2loc-ca.key").exists()

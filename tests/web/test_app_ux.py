@@ -169,11 +169,24 @@ def test_photos_picked_back_to_back_are_all_answered(open_app: Any, tmp_path: Pa
     pg = app.page
     a = _photo(tmp_path, "first.jpg")
     b = _photo(tmp_path, "second.jpg", (480, 640))
+    # The first photo takes its time (held until released), so the others arrive while busy.
+    pg.evaluate(
+        """() => { const f = img2loc.infer.bind(img2loc); let first = true;
+          window.__release = null; const held = new Promise((ok) => (window.__release = ok));
+          img2loc.infer = async (img) => {
+            if (first) { first = false; await held; }
+            return f(img);
+          }; }"""
+    )
     pg.set_input_files("#file-input", str(a))
+    pg.wait_for_selector("#queue:not([hidden])")
     pg.set_input_files("#file-input", str(b))
-    pg.evaluate("img2loc.locateExample(2)")  # and an example, all while the first is busy
+    pg.evaluate("() => { img2loc.locateExample(2); }")  # not awaited: it waits in line
+    pg.wait_for_function("() => document.getElementById('queue').textContent.includes('example 3')")
     queued = pg.inner_text("#queue")
-    assert "Waiting in line" in queued or pg.evaluate("document.body.dataset.answers") is not None
+    assert queued.startswith("Locating first.jpg"), queued
+    assert "Waiting in line: second.jpg, example 3" in queued, queued
+    pg.evaluate("window.__release()")
     _wait(app, "handled", 3)
     assert pg.evaluate("document.body.dataset.answers") == "3"
     assert pg.evaluate("img2loc.last.name") == "example 3"
