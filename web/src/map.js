@@ -179,7 +179,7 @@ export class WorldMap {
           .map((f) => ({ name: f.properties.name, ...labelPoint(f.geometry) }))
           .filter((p) => Number.isFinite(p.lat))
           .sort((a, b) => b.area - a.area);
-        this.map.on('zoomend', () => this.drawLabels());
+        this.map.on('zoomend moveend', () => this.drawLabels());
         this.drawLabels();
       });
   }
@@ -195,8 +195,12 @@ export class WorldMap {
     if (this.osm || !this.placeLabels) return;
     const z = this.map.getZoom();
     const minArea = 220 / 4 ** Math.max(0, z - 1.5);
+    const view = this.map.getBounds().pad(0.1);
+    let n = 0;
     for (const p of this.placeLabels) {
-      if (p.area < minArea) break;
+      if (p.area < minArea || n >= 80) break;
+      if (!view.contains([p.lat, p.lon])) continue;
+      n++;
       L.marker([p.lat, p.lon], {
         icon: L.divIcon({ className: 'place-label', html: '', iconSize: null }),
         interactive: false,
