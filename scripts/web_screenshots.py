@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
+    from tests.web.browser import CHROMIUM_ARGS, chromium_path
 
     from img2loc.inference.predictor import DEFAULT_MODEL_DIR
     from img2loc.server import make_server
-    from tests.web.browser import CHROMIUM_ARGS, chromium_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -66,7 +66,8 @@ def main() -> int:
         ready(pg)
         pg.click("#tab-btn-game")
         pg.evaluate(
-            "Math.random = (() => { let s = 7; return () => (s = (s * 16807) % 2147483647) / 2147483647; })()"
+            "Math.random = (() => { let s = 7;"
+            " return () => (s = (s * 16807) % 2147483647) / 2147483647; })()"
         )
         pg.click("#game-start")
         pg.wait_for_selector("#game-photo:not([hidden]), #game-pano:not([hidden])", timeout=60_000)

@@ -136,7 +136,8 @@ def opener(browser: Any, site: str) -> Iterator[Any]:
     contexts = []
 
     def go(query: str = "", **ctx: Any) -> Page:
-        context = browser.new_context(**ctx)
+        # No service worker (it copies ~20 MB per context); the offline test makes its own.
+        context = browser.new_context(**{"service_workers": "block", **ctx})
         contexts.append(context)
         p = Page(context.new_page(), site)
         p.page.goto(f"{site}/{query}")

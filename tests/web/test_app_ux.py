@@ -374,7 +374,7 @@ def test_game_rounds_spread_over_places_and_panoramas_turn(
             f.write(f"{EXAMPLES_DIR / r['image']},{r['latitude']},{r['longitude']}\n")
     srv = make_server(model_dir, "127.0.0.1", 0, game_data=m)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    ctx = browser.new_context(**DESKTOP)
+    ctx = browser.new_context(**DESKTOP, service_workers="block")
     try:
         pg = ctx.new_page()
         pg.goto(f"http://127.0.0.1:{srv.server_address[1]}/")

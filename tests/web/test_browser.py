@@ -245,7 +245,7 @@ def test_panoramas_get_the_same_answer_as_img2loc_predict(browser: Any, default_
     if shared.is_dir():  # all 9 of the shared panoramas (read at run time, never copied)
         paths += [p for p in _panoramas(shared) if p.name not in {q.name for q in paths}]
     want = Predictor.load(DEFAULT_MODEL_DIR).predict(paths)
-    ctx = browser.new_context()
+    ctx = browser.new_context(service_workers="block")
     try:
         app = Page(ctx.new_page(), default_site)
         app.page.goto(f"{default_site}/")
