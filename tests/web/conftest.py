@@ -42,6 +42,23 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model_dir(tmp_path_factory.mktemp("webmodel") / "tiny")
 
 
+@pytest.fixture(scope="session")
+def big_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 48 MP (8000x6000) JPEG with EXIF GPS, as recent iPhones take (made once)."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import gps_exif
+
+    w, h = 8000, 6000
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    a = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8)
+    p = tmp_path_factory.mktemp("big") / "big.jpg"
+    Image.fromarray(a).save(p, quality=70, exif=gps_exif(48.78, 9.18))
+    return p
+
+
 # ---------------------------------------------------------------------- browser tests
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 

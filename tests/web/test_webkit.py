@@ -11,15 +11,13 @@ from __future__ import annotations
 import csv
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from img2loc.inference.predictor import DEFAULT_MODEL_DIR, Predictor
 from img2loc.server.app import EXAMPLES_DIR
-from tests.conftest import gps_exif
 from tests.web.webkit import missing, webkit_driver
 
 READY = "return document.body.dataset.ready"
@@ -35,20 +33,13 @@ def webkit() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def wk_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def wk_site(big_jpeg: Path) -> Iterator[str]:
     """The bundled model; the game's photos: one 48 MP JPEG (iPhones take 24-48 MP)."""
     from img2loc.server import make_server
 
     if not DEFAULT_MODEL_DIR.is_dir():
         pytest.skip("no bundled model")
-    folder = tmp_path_factory.mktemp("big")
-    w, h = 8000, 6000
-    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
-    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
-    a = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8)
-    Image.fromarray(a).save(folder / "big.jpg", quality=70, exif=gps_exif(48.78, 9.18))
-    del a
-    srv = make_server(DEFAULT_MODEL_DIR, "127.0.0.1", 0, game_data=folder)
+    srv = make_server(DEFAULT_MODEL_DIR, "127.0.0.1", 0, game_data=big_jpeg.parent)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}/"
     srv.shutdown()
@@ -64,7 +55,7 @@ def _open(webkit: Any, url: str) -> Any:
 
 
 def test_map_fills_its_box_on_first_load(webkit: Any, wk_site: str) -> None:
-    for _ in range(4):  # fresh sessions: nothing cached, the stylesheet arrives as on a first visit
+    for _ in range(3):  # fresh sessions: nothing cached, the stylesheet arrives as on a first visit
         s = _open(webkit, wk_site)
         leaflet, box = s.js(
             "return [img2loc.map.map.getSize().y, document.getElementById('map').clientHeight]"
