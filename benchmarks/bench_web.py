@@ -58,6 +58,9 @@ def main() -> int:
         page.goto(url)
         page.wait_for_selector('body[data-answers="1"]', state="attached", timeout=120_000)
         t = page.evaluate("img2loc.timings")
+        # The offline app installs itself after the first answer (copying ~20 MB into its
+        # cache): let it finish so the per-photo figures are the steady state.
+        offline = page.evaluate("img2loc.offline.then((r) => !!r)")
         info = page.evaluate(
             "({file: img2loc.model.file, cells: img2loc.model.cells.n, threads: img2loc.threads,"
             " isolated: crossOriginIsolated, size: img2loc.model.pre.input_size})"
@@ -93,6 +96,7 @@ def main() -> int:
         f"model: {a.model} ({info['file']}, {info['cells']} cells, {info['size']} px), "
         f"{info['threads']} threads, cross-origin isolated: {info['isolated']}"
     )
+    print(f"offline app installed: {offline}")
     print(f"page load -> model ready:  {t['ready'] / 1000:.2f} s")
     print(f"page load -> first answer: {t['firstAnswer'] / 1000:.2f} s")
     print(

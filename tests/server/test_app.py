@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -119,6 +120,76 @@ def test_hashed_assets_are_cached_index_is_not(server: tuple[str, int]) -> None:
 
 
 @pytest.mark.parametrize(
+    "path", ["/", "/ort/ort-wasm-simd-threaded.wasm", "/model/model.onnx", "/game/locations.csv"]
+)
+def test_second_visit_revalidates_without_a_body(server: tuple[str, int], path: str) -> None:
+    for enc in ({}, {"Accept-Encoding": "gzip"}):
+        status, h, body = request(server, path, headers=enc)
+        assert status == 200 and h["etag"] and body
+        status, h2, body = request(server, path, headers={**enc, "If-None-Match": h["etag"]})
+        assert status == 304 and body == b"" and h2["etag"] == h["etag"]
+        assert h2["cache-control"] == h["cache-control"]
+    # Another representation (gzip or not) has another tag: no wrong body from a cache.
+    plain = request(server, path)[1]["etag"]
+    assert request(server, path, headers={"If-None-Match": '"other"'})[0] == 200
+    if path.endswith((".wasm", "/")):
+        assert request(server, path, headers={"Accept-Encoding": "gzip"})[1]["etag"] != plain
+
+
+def test_export_json_has_no_local_paths(tmp_path: Path, static: Path, model_dir: Path) -> None:
+    import json
+    import shutil
+
+    m = tmp_path / "model"
+    shutil.copytree(model_dir, m)
+    info = {
+        "checkpoint": "/home/someone/runs/x/checkpoints/best.ckpt",
+        "data": "Training config: data `shards`='/data/secret/shards', `n`=3",
+        "parity": {"images": "C:\\Users\\me\\dev.csv", "n": 3},
+        "note": "see https://example.org/a/b and 1/25/200 km",
+    }
+    (m / "export.json").write_text(json.dumps(info))
+    srv = make_server(m, port=0, static_dir=static)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        _, _, body = request(("127.0.0.1", srv.server_address[1]), "/model/export.json")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    got = json.loads(body)
+    assert got["checkpoint"] == "best.ckpt"
+    assert got["data"] == "Training config: data `shards`='shards', `n`=3"
+    assert got["parity"] == {"images": "dev.csv", "n": 3}
+    assert got["note"] == info["note"]
+    out = write_site(tmp_path / "site", m, static_dir=static)
+    assert "/home/someone" not in (out / "model" / "export.json").read_text()
+
+
+def test_bundled_model_has_no_local_paths() -> None:
+    from img2loc.inference.predictor import DEFAULT_MODEL_DIR
+
+    for name in ("export.json", "README.md"):
+        text = (DEFAULT_MODEL_DIR / name).read_text()
+        assert not re.search(r"(?<![\w.:/])/(home|work|root|tmp|Users|data)/", text), name
+
+
+def test_game_defaults_to_the_examples_under_neutral_names(server: tuple[str, int]) -> None:
+    from img2loc.server.app import EXAMPLES_DIR
+
+    status, h, body = request(server, "/game/locations.csv")
+    assert status == 200 and h["content-type"].startswith("text/csv")
+    rows = body.decode().splitlines()
+    assert rows[0] == "image,latitude,longitude"
+    names = [r.split(",")[0] for r in rows[1:]]
+    n = len((EXAMPLES_DIR / "locations.csv").read_text().splitlines()) - 1
+    assert names == [f"img/{i}.jpg" for i in range(n)]
+    first = (
+        EXAMPLES_DIR / (EXAMPLES_DIR / "locations.csv").read_text().splitlines()[1].split(",")[0]
+    )
+    assert request(server, "/game/img/0.jpg")[2] == first.read_bytes()
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/../secret.txt",
@@ -133,7 +204,9 @@ def test_hashed_assets_are_cached_index_is_not(server: tuple[str, int]) -> None:
         "/model/export.py",  # not on the model allow-list
         "/model/",
         "/examples/../../../cli.py",
-        "/game/locations.csv",  # no --game-data
+        "/game/img/99.jpg",  # not in the game's set
+        "/game/../examples/locations.csv",
+        "/img2loc-ca.crt",  # only with --https
         "/nope.html",
         "/index.html%00.png",
         "/%ff%fe",
@@ -221,12 +294,41 @@ def test_game_data_serves_only_listed_photos(tmp_path: Path, static: Path, model
     (tmp_path / "empty.csv").write_text("image,latitude,longitude\nnone.jpg,1,2\n")
     with pytest.raises(ServeError, match="no usable photos"):
         load_game_data(tmp_path / "empty.csv")
+    with pytest.raises(ServeError, match="not found"):
+        load_game_data(tmp_path / "nowhere.csv")
+
+
+def test_game_from_a_folder_of_geotagged_photos(tmp_path: Path) -> None:
+    from tests.conftest import gps_exif, jpeg_bytes
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "trip" / "day2").mkdir(parents=True)
+    (tmp_path / "trip" / "Eiffel Tower.jpg").write_bytes(
+        jpeg_bytes(rng, exif=gps_exif(48.858, 2.294))
+    )
+    (tmp_path / "trip" / "day2" / "b.jpg").write_bytes(
+        jpeg_bytes(rng, exif=gps_exif(-33.86, 151.2))
+    )
+    (tmp_path / "trip" / "no-gps.jpg").write_bytes(jpeg_bytes(rng))
+    (tmp_path / "trip" / "notes.txt").write_text("not a photo")
+    game = load_game_data(tmp_path / "trip")
+    assert sorted(game.files) == ["img/0.jpg", "img/1.jpg"]
+    rows = game.csv.decode().splitlines()[1:]
+    assert "Eiffel" not in game.csv.decode()
+    lats = sorted(round(float(r.split(",")[1]), 2) for r in rows)
+    assert lats == [-33.86, 48.86]
+    assert [ref for ref, _ in game.skipped] == ["no-gps.jpg"]
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "a.jpg").write_bytes(jpeg_bytes(rng))
+    with pytest.raises(ServeError, match="EXIF has a GPS position"):
+        load_game_data(tmp_path / "none")
 
 
 def test_write_site(tmp_path: Path, static: Path, model_dir: Path) -> None:
     out = write_site(tmp_path / "site", model_dir, static_dir=static)
     assert (out / "index.html").is_file() and (out / "model" / "cells.json").is_file()
     assert (out / "examples" / "locations.csv").is_file()
+    assert (out / "game" / "locations.csv").is_file() and (out / "game" / "img" / "0.jpg").is_file()
     assert "Cross-Origin-Embedder-Policy: require-corp" in (out / "_headers").read_text()
     with pytest.raises(ServeError, match="not empty"):
         write_site(out, model_dir, static_dir=static)

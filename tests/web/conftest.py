@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,23 @@ def b64(data: bytes) -> str:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model_dir(tmp_path_factory.mktemp("webmodel") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def big_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 48 MP (8000x6000) JPEG with EXIF GPS, as recent iPhones take (made once)."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import gps_exif
+
+    w, h = 8000, 6000
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    a = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8)
+    p = tmp_path_factory.mktemp("big") / "big.jpg"
+    Image.fromarray(a).save(p, quality=70, exif=gps_exif(48.78, 9.18))
+    return p
 
 
 # ---------------------------------------------------------------------- browser tests
@@ -106,3 +124,49 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Any:
         b = pw.chromium.launch(executable_path=str(exe), args=args, headless=True)
         yield b
         b.close()
+
+
+# ---------------------------------------------------------------------- pages
+class Page:
+    """A page of the app plus every URL it requested."""
+
+    def __init__(self, page: Any, origin: str) -> None:
+        self.page, self.origin, self.urls = page, origin, []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.urls.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def ready(self) -> None:
+        self.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)
+        assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text(
+            "#status"
+        )
+
+    def wait_answers(self, n: int) -> None:
+        self.page.wait_for_selector(f'body[data-answers="{n}"]', state="attached", timeout=30_000)
+
+    def outside(self) -> list[str]:
+        return [u for u in self.urls if not u.startswith((self.origin + "/", "data:", "blob:"))]
+
+
+def opener(browser: Any, site: str) -> Iterator[Any]:
+    contexts = []
+
+    def go(query: str = "", **ctx: Any) -> Page:
+        # No service worker (it copies ~20 MB per context); the offline test makes its own.
+        context = browser.new_context(**{"service_workers": "block", **ctx})
+        contexts.append(context)
+        p = Page(context.new_page(), site)
+        p.page.goto(f"{site}/{query}")
+        p.ready()
+        return p
+
+    yield go
+    for c in contexts:
+        c.close()
+
+
+@pytest.fixture
+def open_app(browser: Any, site: str) -> Iterator[Any]:
+    """Open the app (tiny model) in a fresh browser context: open_app(query, **context)."""
+    yield from opener(browser, site)

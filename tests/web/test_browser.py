@@ -19,48 +19,9 @@ from PIL import Image
 
 from img2loc.inference.predictor import Predictor
 from img2loc.server.app import EXAMPLES_DIR
-from tests.web.conftest import ARTIFACTS
+from tests.web.conftest import ARTIFACTS, Page
 
 TOL = 1e-3
-
-
-class Page:
-    """A page of the app plus every URL it requested."""
-
-    def __init__(self, page: Any, origin: str) -> None:
-        self.page, self.origin, self.urls = page, origin, []
-        self.errors: list[str] = []
-        page.on("request", lambda r: self.urls.append(r.url))
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def ready(self) -> None:
-        self.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)
-        assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text(
-            "#status"
-        )
-
-    def wait_answers(self, n: int) -> None:
-        self.page.wait_for_selector(f'body[data-answers="{n}"]', state="attached", timeout=30_000)
-
-    def outside(self) -> list[str]:
-        return [u for u in self.urls if not u.startswith((self.origin + "/", "data:", "blob:"))]
-
-
-@pytest.fixture
-def open_app(browser: Any, site: str) -> Iterator[Any]:
-    contexts = []
-
-    def go(query: str = "", **ctx: Any) -> Page:
-        context = browser.new_context(**ctx)
-        contexts.append(context)
-        p = Page(context.new_page(), site)
-        p.page.goto(f"{site}/{query}")
-        p.ready()
-        return p
-
-    yield go
-    for c in contexts:
-        c.close()
 
 
 def _real_images(tmp: Path) -> list[Path]:
@@ -131,7 +92,7 @@ def test_exif_gps_shows_error_km(open_app: Any, tmp_path: Path) -> None:
     assert gps["lat"] == pytest.approx(48.85, abs=1e-3)
     assert gps["lon"] == pytest.approx(2.35, abs=1e-3)
     assert app.page.evaluate("img2loc.last.errorKm") > 0
-    assert "away" in app.page.inner_text("#details")
+    assert "km from the position in its EXIF" in app.page.inner_text("#details")
 
 
 def test_camera_frame_matches_python(open_app: Any, model_dir: Path) -> None:
@@ -176,7 +137,7 @@ def test_game_five_rounds(open_app: Any) -> None:
     box = pg.locator("#map").bounding_box()
     assert box is not None
     for r in range(5):
-        pg.wait_for_selector("#game-photo:not([hidden])")
+        pg.wait_for_selector("#game-photo:not([hidden]), #game-pano:not([hidden])")
         pg.mouse.click(box["x"] + box["width"] * (0.3 + 0.1 * r), box["y"] + box["height"] * 0.4)
         pg.wait_for_selector("#game-guess:not([disabled])")
         pg.click("#game-guess")
@@ -245,3 +206,62 @@ def test_png_bytes_roundtrip_sanity() -> None:
     buf = io.BytesIO()
     Image.open(sorted(EXAMPLES_DIR.glob("*.jpg"))[0]).save(buf, "PNG")
     assert np.asarray(Image.open(buf)).std() > 20
+
+
+@pytest.fixture(scope="module")
+def default_site() -> Iterator[str]:
+    """`img2loc serve` with the bundled default model."""
+    import threading
+
+    from img2loc.inference.predictor import DEFAULT_MODEL_DIR
+    from img2loc.server import make_server
+
+    if not DEFAULT_MODEL_DIR.is_dir():
+        pytest.skip("no bundled model")
+    srv = make_server(DEFAULT_MODEL_DIR, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _panoramas(folder: Path) -> list[Path]:
+    import csv
+
+    with (folder / "locations.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return [
+        folder / r["image"] for r in rows if r["projection"] in ("spherical", "equirectangular")
+    ]
+
+
+def test_panoramas_get_the_same_answer_as_img2loc_predict(browser: Any, default_site: str) -> None:
+    """360° photos: the browser renders the same 4 views and combines them as `predict`."""
+    from img2loc.inference.predictor import DEFAULT_MODEL_DIR
+    from tests.conftest import SHARED
+
+    paths = _panoramas(EXAMPLES_DIR)
+    shared = SHARED / "examples-cc-by-sa"
+    if shared.is_dir():  # all 9 of the shared panoramas (read at run time, never copied)
+        paths += [p for p in _panoramas(shared) if p.name not in {q.name for q in paths}]
+    want = Predictor.load(DEFAULT_MODEL_DIR).predict(paths)
+    ctx = browser.new_context(service_workers="block")
+    try:
+        app = Page(ctx.new_page(), default_site)
+        app.page.goto(f"{default_site}/")
+        app.ready()
+        for i, (p, w) in enumerate(zip(paths, want, strict=True)):
+            app.page.set_input_files("#file-input", str(p))
+            app.wait_answers(i + 1)
+            got = app.page.evaluate(
+                "({place: img2loc.last.place, top: img2loc.last.top[0].token,"
+                " views: img2loc.last.views, lat: img2loc.last.lat, lon: img2loc.last.lon})"
+            )
+            assert got["views"] == 4 == w.n_views, p.name
+            assert got["place"] == w.place, p.name
+            assert got["top"] == w.top[0].cell, p.name
+            assert abs(got["lat"] - w.lat) < 0.05 and abs(got["lon"] - w.lon) < 0.05, p.name
+        assert app.errors == [] and app.outside() == []
+        assert len(paths) >= (9 if shared.is_dir() else 2)
+    finally:
+        ctx.close()

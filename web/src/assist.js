@@ -4,8 +4,9 @@ import { meanProbs, summarize } from './decode.js';
 import { grabFrame } from './image.js';
 
 export class Assist {
-  constructor({ app, map, $, status, fmtKm }) {
-    Object.assign(this, { app, map, $, status, fmtKm });
+  constructor({ app, map, $, status }) {
+    Object.assign(this, { app, map, $, status });
+    this.here = false;
     this.views = [];
     this.video = document.createElement('video');
     this.video.muted = true;
@@ -23,13 +24,13 @@ export class Assist {
 
   async share() {
     if (!navigator.mediaDevices?.getDisplayMedia) {
-      this.status('Screen sharing is not available in this browser', 'error');
+      this.status.set('assist', 'This browser cannot share a screen (phones cannot); use a desktop browser.', 'error');
       return;
     }
     try {
       await this.useStream(await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 5 }, audio: false }));
     } catch (e) {
-      this.status(`Screen sharing refused: ${e.message}`, 'error');
+      this.status.set('assist', e.name === 'NotAllowedError' ? 'Screen sharing was cancelled.' : `Screen sharing could not start (${e.message}).`, 'error');
     }
   }
 
@@ -42,13 +43,17 @@ export class Assist {
     await new Promise((ok) => (this.video.videoWidth ? ok() : this.video.addEventListener('loadedmetadata', ok, { once: true })));
     stream.getVideoTracks()[0]?.addEventListener('ended', () => this.stop());
     this.$('assist-grab').disabled = false;
+    this.status.set('assist', 'Sharing: grab views with the button or the G key.', 'ok');
     this.preview();
     this.schedule();
   }
 
   stop() {
     clearInterval(this.timer);
+    this.timer = null;
+    this.stream = null;
     this.$('assist-grab').disabled = true;
+    this.status.set('assist', 'Screen sharing ended.');
   }
 
   crop() {
@@ -68,10 +73,27 @@ export class Assist {
     cv.getContext('2d').drawImage(this.video, c.x, c.y, c.w, c.h, 0, 0, cv.width, cv.height);
   }
 
+  /** The automatic grab runs only while this tab is shown (it pauses, visibly, elsewhere). */
   schedule() {
     clearInterval(this.timer);
     const s = Number(this.$('assist-every').value);
-    this.timer = s > 0 && this.stream ? setInterval(() => this.grab(), s * 1000) : null;
+    const want = s > 0 && this.stream;
+    this.timer = want && this.here ? setInterval(() => this.grab(), s * 1000) : null;
+    // Said on the tab itself, where a user in another mode sees it.
+    const tab = this.$('tab-btn-assist');
+    const paused = want && !this.here;
+    tab.textContent = paused ? 'Screen assist (paused)' : 'Screen assist';
+    tab.title = paused ? `Automatic grabbing every ${s} s is paused while you are in another mode; it resumes on this tab.` : '';
+  }
+
+  enter() {
+    this.here = true;
+    this.schedule();
+  }
+
+  leave() {
+    this.here = false;
+    this.schedule();
   }
 
   async grab() {
@@ -83,7 +105,7 @@ export class Assist {
       this.views.push(r.probs);
       return this.show();
     } catch (e) {
-      this.status(e.message, 'error');
+      this.status.set('assist', e.message, 'error');
       return null;
     } finally {
       this.grabbing = false;
@@ -95,9 +117,11 @@ export class Assist {
     const res = summarize(meanProbs(this.views), cells, { rule: 'score', topK: 5 });
     this.map.clear();
     this.map.heat(cells, res.dist);
-    this.map.marker(res.lat, res.lon, 'guess', '★', `score-optimal guess: expected ${Math.round(res.expected)} points`);
+    this.map.marker(res.lat, res.lon, 'guess', { text: res.place || res.token, tip: `score-optimal guess: expected ${Math.round(res.expected)} points` });
     this.map.fit([[res.lat, res.lon], ...res.top.slice(0, 3).map((t) => [t.lat, t.lon])], 6);
-    this.$('assist-answer').textContent = `${this.views.length} view${this.views.length > 1 ? 's' : ''}: guess near ${res.place || res.token}, expected score ${Math.round(res.expected)}`;
+    const text = `${this.views.length} view${this.views.length > 1 ? 's' : ''}: guess near ${res.place || res.token}, expected score ${Math.round(res.expected)}`;
+    this.$('assist-answer').textContent = text;
+    this.status.set('assist', text, 'ok');
     this.last = { views: this.views.length, lat: res.lat, lon: res.lon, expected: res.expected, place: res.place };
     return this.last;
   }
@@ -106,6 +130,8 @@ export class Assist {
     this.views = [];
     this.last = null;
     this.map.clear();
+    this.map.home();
     this.$('assist-answer').textContent = '';
+    this.status.set('assist', this.stream ? 'New round: grab views.' : '');
   }
 }

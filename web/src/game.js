@@ -1,9 +1,16 @@
-// Game mode: five rounds on photos with known positions; the human clicks a guess, the model
-// guesses (score-optimal rule), both scored with GeoGuessr's formula.
+// Game mode: five rounds on photos with known positions (the server's /game/ set: the
+// bundled examples, or any geotagged photos given to `img2loc serve --game`); the player
+// pins a guess, the model guesses (score-optimal rule), both scored with GeoGuessr's formula.
+// Photos are served under neutral names (nothing in a name gives the place away); a 360°
+// panorama is shown as a view the player can turn.
 import { decodeScore, geoguessrScore, haversineKm } from './decode.js';
+import { fmtKm } from './answer.js';
 import { loadExamples } from './examples.js';
+import { PanoViewer } from './panoview.js';
 
 export const ROUNDS = 5;
+/** Photos closer than this count as one place when rounds are spread over places. */
+const SAME_PLACE_KM = 100;
 
 function shuffle(a, rnd = Math.random) {
   for (let i = a.length - 1; i > 0; i--) {
@@ -13,37 +20,61 @@ function shuffle(a, rnd = Math.random) {
   return a;
 }
 
+/** `n` photos spread over places: one from each place in turn (places and photos shuffled). */
+export function spreadRounds(photos, n, rnd = Math.random) {
+  const places = [];
+  for (const p of shuffle([...photos], rnd)) {
+    const g = places.find((q) => haversineKm(q[0].lat, q[0].lon, p.lat, p.lon) < SAME_PLACE_KM);
+    if (g) g.push(p);
+    else places.push([p]);
+  }
+  const out = [];
+  for (let k = 0; out.length < Math.min(n, photos.length); k++) {
+    for (const g of places) if (k < g.length && out.length < n) out.push(g[k]);
+  }
+  return out;
+}
+
 export class Game {
-  constructor({ app, map, $, status, fmtKm }) {
-    Object.assign(this, { app, map, $, status, fmtKm });
+  constructor({ app, world, map, $, status }) {
+    Object.assign(this, { app, world, map, $, status });
     this.rounds = [];
     this.i = -1;
     this.pick = null;
+    this.pin = null;
+    this.viewer = new PanoViewer($('game-pano-canvas'), $('pano-caption'));
+    $('pano-left').addEventListener('click', () => this.viewer.turn(-30));
+    $('pano-right').addEventListener('click', () => this.viewer.turn(30));
     $('game-start').addEventListener('click', () => this.start());
     $('game-guess').addEventListener('click', () => this.guess());
     $('game-next').addEventListener('click', () => this.next());
-    map.map.on('click', (e) => this.click(e.latlng));
+    world.map.on('click', (e) => this.active && this.click(e.latlng));
+    // Keyboard: the map pans with the arrow keys; Enter puts the pin at its centre.
+    $('map').addEventListener('keydown', (e) => {
+      if (!this.active || (e.key !== 'Enter' && e.key !== ' ')) return;
+      e.preventDefault();
+      this.click(world.map.getCenter());
+    });
+    this.photos = loadExamples(new URL('game/', document.baseURI).href).catch(() => []);
+    this.photos.then((list) => {
+      $('game-source').textContent = list.length ? `${list.length} photos in this game’s set.` : '';
+    });
   }
 
   get active() {
-    return !this.$('tab-game').hidden && this.i >= 0 && this.i < this.rounds.length;
-  }
-
-  /** Photos of the game: the server's --game-data set when there is one, else the examples. */
-  async photos() {
-    const own = await loadExamples(new URL('game/', document.baseURI).href).catch(() => []);
-    return own.length ? own : await this.app.examples;
+    return document.body.dataset.mode === 'game' && this.i >= 0 && this.i < this.rounds.length;
   }
 
   async start() {
-    const all = await this.photos();
+    const all = await this.photos;
     if (!all.length) {
-      this.status('No game photos: start the app with `img2loc serve --game-data MANIFEST`', 'error');
+      this.status.set('game', 'No game photos here: start the app with `img2loc serve --game PHOTOS.csv` (or a folder of geotagged photos).', 'error');
       return;
     }
-    this.rounds = shuffle([...all]).slice(0, ROUNDS).map((p) => ({ photo: p }));
+    this.rounds = spreadRounds(all, ROUNDS).map((p) => ({ photo: p }));
     this.i = -1;
     this.$('game-table').tBodies[0].replaceChildren();
+    this.$('game-info').hidden = true;
     await this.next();
   }
 
@@ -51,27 +82,51 @@ export class Game {
     this.i++;
     this.pick = null;
     this.map.clear();
+    this.map.home();
     this.$('game-guess').disabled = true;
     this.$('game-next').disabled = true;
     if (this.i >= this.rounds.length) return this.finish();
     const r = this.rounds[this.i];
-    this.$('game-photo').src = r.photo.url;
-    this.$('game-photo').hidden = false;
-    this.$('game-round').textContent = `Round ${this.i + 1} of ${this.rounds.length}: click where you think this is, then Guess.`;
-    this.map.map.setView([25, 10], 1.5, { animate: false });
-    // The model answers while the human looks.
-    r.model = fetch(r.photo.url)
-      .then((x) => x.blob())
-      .then((b) => this.app.probabilities(b))
-      .then((p) => decodeScore(p.probs, this.app.model.cells));
+    const $ = this.$;
+    $('game-photo').hidden = true;
+    $('game-pano').hidden = true;
+    $('game-round').textContent = `Round ${this.i + 1} of ${this.rounds.length}: loading the photo…`;
+    this.status.set('game', `Round ${this.i + 1} of ${this.rounds.length}`);
+    // The model answers while the player looks; the same decoded pixels feed the 360° view.
+    r.decoded = fetch(r.photo.url)
+      .then((x) => {
+        if (!x.ok) throw new Error(`the round’s photo could not be loaded (HTTP ${x.status})`);
+        return x.blob();
+      })
+      .then((b) => this.app.read(b, `round ${this.i + 1}`));
+    r.model = r.decoded.then((img) => this.app.infer(img)).then((p) => ({ ...decodeScore(p.probs, this.app.model.cells), panorama: p.panorama }));
+    try {
+      const img = await r.decoded;
+      const pano = await r.model.then((m) => m.panorama);
+      if (this.rounds[this.i] !== r) return; // a new game started meanwhile
+      if (pano) {
+        $('game-pano').hidden = false;
+        this.viewer.show(img.rgb, img.width, img.height);
+      } else {
+        $('game-photo').src = r.photo.url;
+        $('game-photo').hidden = false;
+      }
+      $('game-round').textContent = `Round ${this.i + 1} of ${this.rounds.length}: put your pin on the map, then Guess.`;
+    } catch (e) {
+      $('game-round').textContent = `Round ${this.i + 1}: ${e.message}. Skip it with Next round.`;
+      this.status.set('game', `Round ${this.i + 1}: ${e.message}`, 'error');
+      r.done = true;
+      $('game-next').disabled = false;
+    }
   }
 
   click(latlng) {
-    if (!this.active || this.rounds[this.i].done) return;
+    if (this.rounds[this.i]?.done) return;
     this.pick = { lat: latlng.lat, lon: ((((latlng.lng + 180) % 360) + 360) % 360) - 180 };
     this.map.clear();
-    this.map.marker(latlng.lat, latlng.lng, 'you', 'Y', 'your guess');
+    this.pin = this.map.marker(latlng.lat, latlng.lng, 'you', { tip: 'your guess' });
     this.$('game-guess').disabled = false;
+    this.$('game-round').textContent = `Round ${this.i + 1} of ${this.rounds.length}: pin placed. Move it, or press Guess.`;
   }
 
   async guess() {
@@ -88,20 +143,24 @@ export class Game {
     this.review(r);
     this.$('game-next').disabled = false;
     this.$('game-next').textContent = this.i + 1 < this.rounds.length ? 'Next round' : 'Final score';
+    this.$('game-next').focus();
   }
 
   review(r) {
     const t = r.photo;
-    this.map.clear();
-    this.map.marker(t.lat, t.lon, 'truth', '✓', 'true position');
-    this.map.marker(r.you.lat, r.you.lon, 'you', 'Y', `you: ${this.fmtKm(r.you.km)}, ${r.you.score} points`);
-    this.map.marker(r.ai.lat, r.ai.lon, 'guess', 'M', `model: ${this.fmtKm(r.ai.km)}, ${r.ai.score} points`);
-    this.map.line([t.lat, t.lon], [r.you.lat, r.you.lon]);
-    this.map.line([t.lat, t.lon], [r.ai.lat, r.ai.lon]);
-    this.map.fit([[t.lat, t.lon], [r.you.lat, r.you.lon], [r.ai.lat, r.ai.lon]], 10);
-    this.$('game-round').textContent = `Round ${this.i + 1}: you ${this.fmtKm(r.you.km)} away (${r.you.score}), model ${this.fmtKm(r.ai.km)} away (${r.ai.score}).`;
+    const m = this.map;
+    m.clear();
+    m.marker(t.lat, t.lon, 'truth', { tip: 'true position' });
+    m.marker(r.you.lat, r.you.lon, 'you', { tip: `you: ${fmtKm(r.you.km)}, ${r.you.score} points` });
+    m.marker(r.ai.lat, r.ai.lon, 'model', { tip: `model: ${fmtKm(r.ai.km)}, ${r.ai.score} points` });
+    m.line([t.lat, t.lon], [r.you.lat, r.you.lon]);
+    m.line([t.lat, t.lon], [r.ai.lat, r.ai.lon]);
+    m.fit([[t.lat, t.lon], [r.you.lat, r.you.lon], [r.ai.lat, r.ai.lon]], 10);
+    const text = `Round ${this.i + 1}: you ${fmtKm(r.you.km)} away (${r.you.score} points), model ${fmtKm(r.ai.km)} away (${r.ai.score}).`;
+    this.$('game-round').textContent = text;
+    this.status.set('game', text, 'ok');
     const tr = document.createElement('tr');
-    for (const v of [this.i + 1, `${r.you.score} (${this.fmtKm(r.you.km)})`, `${r.ai.score} (${this.fmtKm(r.ai.km)})`]) {
+    for (const v of [this.i + 1, `${r.you.score} (${fmtKm(r.you.km)})`, `${r.ai.score} (${fmtKm(r.ai.km)})`]) {
       const td = document.createElement('td');
       td.textContent = String(v);
       tr.append(td);
@@ -114,9 +173,17 @@ export class Game {
     const ai = this.rounds.reduce((s, r) => s + (r.ai?.score ?? 0), 0);
     this.totals = { you, model: ai };
     const max = 5000 * this.rounds.length;
-    this.$('game-round').textContent = `Final: you ${you} / ${max}, model ${ai} / ${max}. ${you > ai ? 'You win!' : you < ai ? 'The model wins.' : 'A draw.'}`;
+    const text = `Final: you ${you} / ${max}, model ${ai} / ${max}. ${you > ai ? 'You win!' : you < ai ? 'The model wins.' : 'A draw.'}`;
+    this.$('game-round').textContent = text;
+    this.status.set('game', text, 'ok');
     this.$('game-photo').hidden = true;
+    this.$('game-pano').hidden = true;
     this.$('game-next').textContent = 'Next round';
+    this.$('game-info').hidden = false;
     this.i = this.rounds.length;
   }
+
+  enter() {}
+
+  leave() {}
 }

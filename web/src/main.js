@@ -1,263 +1,189 @@
 // The img2loc web app: locate a photo (camera, file, drop, paste, examples), a game mode
 // and a screen assist for GeoGuessr. Everything runs in this page; nothing is uploaded.
 import './style.css';
-import { haversineKm, summarize } from './decode.js';
-import { decodeBlob, exifGps, grabFrame } from './image.js';
+import { combineViews, draftSize, modelInputs } from './inputs.js';
+import { readPhoto } from './image.js';
 import { WorldMap } from './map.js';
 import { Model } from './model.js';
-import { preprocessRgb } from './preprocess.js';
 import { Game } from './game.js';
 import { Assist } from './assist.js';
+import { Locate } from './locate.js';
 import { loadExamples } from './examples.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const MODEL_BASE = new URL(params.get('model') ?? 'model/', document.baseURI).href;
-const THREADS = Number(params.get('threads')) || (self.crossOriginIsolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
+const ISOLATED = self.crossOriginIsolated === true;
+const REQUESTED_THREADS = Number(params.get('threads')) || (ISOLATED ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
 // Score-optimal by default (as `img2loc predict`); ?decode=hierarchical for the argmax cell.
 const RULE = params.get('decode') === 'hierarchical' ? 'hierarchical' : 'score';
 
-const status = (text, cls = '') => {
-  $('status').textContent = text;
-  $('status').className = cls;
-};
-const fmtKm = (km) => (km < 1 ? `${Math.round(km * 1000)} m` : km < 100 ? `${km.toFixed(1)} km` : `${Math.round(km).toLocaleString('en')} km`);
+/**
+ * The header's status line, one message per mode: switching tabs shows that mode's own
+ * message (or the app's), so an old error of one mode never shows in another.
+ */
+class Status {
+  constructor(el) {
+    this.el = el;
+    this.msgs = {};
+    this.mode = 'locate';
+  }
 
+  set(mode, text, kind = '', title = '') {
+    this.msgs[mode] = text ? { text, kind, title } : null;
+    if (mode === this.mode || mode === 'app') this.render();
+  }
+
+  show(mode) {
+    this.mode = mode;
+    this.render();
+  }
+
+  render() {
+    const m = this.msgs[this.mode] ?? this.msgs.app ?? { text: '', kind: '', title: '' };
+    this.el.textContent = m.text;
+    this.el.className = m.kind;
+    this.el.title = m.title;
+  }
+}
+
+const status = new Status($('status'));
 const map = new WorldMap($('map'));
 const t0 = performance.now();
+
+let firstAnswer;
 const app = {
+  answered: new Promise((ok) => (firstAnswer = ok)),
   model: null,
   last: null,
   ready: null,
-  threads: THREADS,
+  rule: RULE,
+  threads: null,
+  requestedThreads: REQUESTED_THREADS,
   /** Milliseconds since navigation: model ready, first answer (for benchmarks). */
   timings: {},
-  /** Probabilities (Array) and timings for an image blob: used by the UI and by tests. */
-  async probabilities(blob) {
-    const img = await decodeBlob(blob, blob.name);
-    return this.infer(img);
+  status,
+  map,
+  /** Decode a photo (file or blob) into pixels, EXIF GPS and the file's head. */
+  read(blob, name = blob.name ?? 'photo') {
+    const pre = () => this.model?.pre ?? { resize_size: 256 };
+    return readPhoto(blob, name, { draftFor: (w, h) => draftSize(pre(), w, h) });
   },
+  /**
+   * Per-cell probabilities of decoded pixels, as `img2loc predict` computes them: a 360°
+   * panorama is run as its rendered views, whose probabilities are averaged.
+   */
   async infer(img) {
     const model = await this.ready;
     await this.warm;
     const t = performance.now();
-    const x = preprocessRgb(img.rgb, img.width, img.height, model.pre, { isJpeg: img.jpeg });
+    const inp = modelInputs(img.rgb, img.width, img.height, model.pre, { isJpeg: img.jpeg, head: img.head });
     const tp = performance.now();
-    const probs = await model.run(x);
+    const probs = combineViews(await model.runBatch(inp.inputs));
     const tr = performance.now();
-    return { probs, preprocessMs: tp - t, inferenceMs: tr - tp };
+    return { probs, views: inp.inputs.length, panorama: inp.panorama, preprocessMs: tp - t, inferenceMs: tr - tp };
+  },
+  /** Probabilities and timings for an image blob: used by the game, tests and benchmarks. */
+  async probabilities(blob) {
+    return this.infer(await this.read(blob));
   },
 };
 window.img2loc = app;
+new MutationObserver((_, obs) => {
+  if (document.body.dataset.handled) {
+    firstAnswer();
+    obs.disconnect();
+  }
+}).observe(document.body, { attributes: true, attributeFilter: ['data-handled'] });
 
-app.ready = Model.load(MODEL_BASE, { variant: params.get('variant') ?? 'auto', threads: THREADS }).then(
+function threadsNote(n) {
+  if (n > 1) return `${n} threads`;
+  if (!ISOLATED) return '1 thread: this site is served without the headers that allow more';
+  if (REQUESTED_THREADS > 1) return '1 thread: this browser does not allow more here';
+  return '1 thread';
+}
+
+app.ready = Model.load(MODEL_BASE, { variant: params.get('variant') ?? 'auto', threads: REQUESTED_THREADS }).then(
   (m) => {
     app.model = m;
+    app.threads = m.threads;
     app.timings.ready = performance.now();
     // ONNX Runtime's first run allocates its buffers: do it while the user picks a photo.
     app.warm = m.run(new Float32Array(3 * m.pre.input_size ** 2)).catch(() => {});
     const s = ((performance.now() - t0) / 1000).toFixed(1);
-    status(`Model ready (${m.cells.n} cells, ${m.file}, ${THREADS} thread${THREADS > 1 ? 's' : ''}, ${s} s)`, 'ok');
+    status.set('app', `Ready: everything runs on this device (${threadsNote(m.threads)}).`, 'ok', `${m.cells.n} places the model knows; ${m.file}; loaded in ${s} s`);
     document.body.dataset.ready = '1';
+    document.body.dataset.threads = String(m.threads);
+    cacheForOffline([...m.urls, new URL('examples/locations.csv', document.baseURI).href]);
     return m;
   },
   (e) => {
-    status(`Model failed to load: ${e.message}`, 'error');
+    status.set('app', `The model could not be loaded: ${e.message}`, 'error');
     document.body.dataset.ready = 'error';
     throw e;
   },
 );
 
-// ------------------------------------------------------------------ locate
-let busy = false;
-async function locate(source, { name = 'photo', blob = null } = {}) {
-  if (busy) return null;
-  busy = true;
-  status(`Locating ${name}…`);
-  try {
-    const img = blob ? await decodeBlob(blob, name) : source;
-    const [r, gps] = await Promise.all([app.infer(img), blob ? exifGps(blob) : null]);
-    const model = app.model;
-    const res = summarize(r.probs, model.cells, { rule: RULE, topK: 5 });
-    res.name = name;
-    res.inferenceMs = r.inferenceMs;
-    res.preprocessMs = r.preprocessMs;
-    res.gps = gps;
-    res.errorKm = gps ? haversineKm(res.lat, res.lon, gps.lat, gps.lon) : null;
-    res.probs = Array.from(r.probs);
-    show(res, blob);
-    app.last = res;
-    app.timings.firstAnswer ??= performance.now();
-    document.body.dataset.answers = String(Number(document.body.dataset.answers ?? 0) + 1);
-    status(`${name}: ${res.place || res.token} (${r.inferenceMs.toFixed(0)} ms)`, 'ok');
-    return res;
-  } catch (e) {
-    status(e.message, 'error');
-    app.lastError = e.message;
-    return null;
-  } finally {
-    busy = false;
-  }
+// ------------------------------------------------------------------ offline app
+/** Install the service worker (the app then opens and answers offline) and hand it the
+ * model files this page loaded, which it keeps for offline use. */
+function cacheForOffline(urls) {
+  app.offline?.then((reg) => reg?.active?.postMessage({ type: 'cache', urls })).catch(() => {});
 }
-app.locate = locate;
+if ('serviceWorker' in navigator && isSecureContext && import.meta.env.PROD && params.get('sw') !== '0') {
+  // Installed once the model is ready and the page is idle (or has answered): the worker
+  // copies ~20 MB into its cache, which must not compete with the first answer.
+  app.offline = app.ready
+    .then(() => Promise.race([new Promise((ok) => setTimeout(ok, 4000)), app.answered]))
+    .then(() => navigator.serviceWorker.register('./sw.js'))
+    .then(() => navigator.serviceWorker.ready)
+    .catch(() => null);
+} else app.offline = Promise.resolve(null);
 
-function show(res, blob) {
-  const model = app.model;
-  $('result').hidden = false;
-  if (blob) {
-    if ($('preview').src.startsWith('blob:')) URL.revokeObjectURL($('preview').src);
-    $('preview').src = URL.createObjectURL(blob);
+// ------------------------------------------------------------------ modes
+app.examples = loadExamples(new URL('examples/', document.baseURI).href).catch(() => []);
+const locate = new Locate({ app, map: map.layer('locate'), $, status });
+const game = new Game({ app, world: map, map: map.layer('game'), $, status });
+const assist = new Assist({ app, map: map.layer('assist'), $, status });
+Object.assign(app, { locate, game, assist });
+// Kept for tests and the benchmark.
+app.locateExample = (i) => locate.example(i);
+app.startCamera = () => locate.startCamera();
+app.capture = () => locate.capture();
+const modes = { locate, game, assist };
+
+function selectTab(name, focus = false) {
+  const tabs = [...document.querySelectorAll('#tabs [role=tab]')];
+  for (const t of tabs) {
+    const on = t.dataset.tab === name;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    if (on && focus) t.focus();
   }
-  $('answer').textContent = `${res.place || res.token}`;
-  const parts = [`confidence ${(100 * res.confidence).toFixed(1)}%`, `${res.inferenceMs.toFixed(0)} ms`];
-  if (res.gps) parts.push(`true position from EXIF: ${fmtKm(res.errorKm)} away`);
-  $('details').textContent = parts.join(' · ');
-  const ol = $('top');
-  ol.replaceChildren(
-    ...res.top.map((t) => {
-      const li = document.createElement('li');
-      li.textContent = `${t.place || t.token} — ${(100 * t.probability).toFixed(1)}%`;
-      return li;
-    }),
-  );
-  map.clear();
-  map.cells(model.cells, res.top);
-  map.marker(res.lat, res.lon, 'guess', '', `guess: ${res.place}`);
-  const pts = [[res.lat, res.lon], ...res.top.slice(0, 3).map((t) => [t.lat, t.lon])];
-  if (res.gps) {
-    map.marker(res.gps.lat, res.gps.lon, 'truth', '', 'true position (EXIF)');
-    map.line([res.lat, res.lon], [res.gps.lat, res.gps.lon]);
-    pts.push([res.gps.lat, res.gps.lon]);
-  }
-  map.fit(pts);
+  for (const [n, m] of Object.entries(modes)) if (n !== name) m.leave?.();
+  for (const p of document.querySelectorAll('.tab')) p.hidden = p.id !== `tab-${name}`;
+  map.activate(name);
+  status.show(name);
+  modes[name].enter?.();
+  document.body.dataset.mode = name;
 }
-
-async function locateFiles(files) {
-  for (const f of files) if (f.type.startsWith('image/') || /\.(jpe?g|png|webp|gif|bmp|avif|heic|heif)$/i.test(f.name)) await locate(null, { blob: f, name: f.name });
-}
-
-$('file-input').addEventListener('change', (e) => locateFiles([...e.target.files]));
-addEventListener('paste', (e) => {
-  const files = [...(e.clipboardData?.files ?? [])];
-  if (files.length) locateFiles(files);
-});
-let dragDepth = 0;
-addEventListener('dragenter', (e) => {
+app.selectTab = selectTab;
+for (const b of document.querySelectorAll('#tabs [role=tab]')) b.addEventListener('click', () => selectTab(b.dataset.tab));
+// Arrow keys move between tabs (WAI-ARIA tabs pattern).
+$('tabs').addEventListener('keydown', (e) => {
+  const tabs = [...document.querySelectorAll('#tabs [role=tab]')];
+  const i = tabs.indexOf(document.activeElement);
+  if (i < 0) return;
+  const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+  if (j === undefined) return;
   e.preventDefault();
-  dragDepth++;
-  $('drop').hidden = false;
+  selectTab(tabs[(j + tabs.length) % tabs.length].dataset.tab, true);
 });
-addEventListener('dragleave', () => {
-  if (--dragDepth <= 0) $('drop').hidden = true;
-});
-addEventListener('dragover', (e) => e.preventDefault());
-addEventListener('drop', (e) => {
-  e.preventDefault();
-  dragDepth = 0;
-  $('drop').hidden = true;
-  locateFiles([...(e.dataTransfer?.files ?? [])]);
-});
+selectTab('locate');
 
-// ------------------------------------------------------------------ examples
-const examplesBase = new URL('examples/', document.baseURI).href;
-app.examples = loadExamples(examplesBase).catch(() => []);
-app.examples.then((list) => {
-  for (const [i, e] of list.entries()) {
-    const o = document.createElement('option');
-    o.value = String(i);
-    o.textContent = `${i + 1}. ${e.projection === 'equirectangular' || e.projection === 'spherical' ? '360° ' : ''}${e.lat.toFixed(2)}, ${e.lon.toFixed(2)}`;
-    $('examples').append(o);
-  }
-});
-async function locateExample(i) {
-  const e = (await app.examples)[i];
-  if (!e) return null;
-  const blob = await (await fetch(e.url)).blob();
-  const res = await locate(null, { blob, name: e.name });
-  if (res && !res.gps) {
-    // The example's known position plays the role of EXIF GPS.
-    res.gps = { lat: e.lat, lon: e.lon };
-    res.errorKm = haversineKm(res.lat, res.lon, e.lat, e.lon);
-    show(res, null);
-  }
-  return res;
-}
-app.locateExample = locateExample;
-$('examples').addEventListener('change', (e) => {
-  if (e.target.value !== '') locateExample(Number(e.target.value));
-});
-
-// ------------------------------------------------------------------ camera
-let stream = null;
-let facing = 'environment';
-let liveTimer = null;
-async function startCamera() {
-  stopCamera();
-  if (!navigator.mediaDevices?.getUserMedia) {
-    status('No camera API here (the page must be served from localhost or https)', 'error');
-    return;
-  }
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facing }, width: { ideal: 1280 }, height: { ideal: 960 } }, audio: false });
-  } catch (e) {
-    status(`Camera unavailable: ${e.message}`, 'error');
-    return;
-  }
-  $('video').srcObject = stream;
-  $('camera').hidden = false;
-  await $('video').play().catch(() => {});
-}
-function stopCamera() {
-  clearInterval(liveTimer);
-  liveTimer = null;
-  $('live').checked = false;
-  stream?.getTracks().forEach((t) => t.stop());
-  stream = null;
-  $('camera').hidden = true;
-}
-async function capture() {
-  const v = $('video');
-  try {
-    const img = grabFrame(v);
-    const c = document.createElement('canvas');
-    c.width = img.width;
-    c.height = img.height;
-    c.getContext('2d').drawImage(v, 0, 0);
-    $('preview').src = c.toDataURL('image/jpeg', 0.8);
-    return await locate(img, { name: 'camera' });
-  } catch (e) {
-    status(e.message, 'error');
-    return null;
-  }
-}
-app.startCamera = startCamera;
-app.capture = capture;
-$('camera-btn').addEventListener('click', startCamera);
-$('camera-close').addEventListener('click', stopCamera);
-$('capture-btn').addEventListener('click', capture);
-$('switch-btn').addEventListener('click', () => {
-  facing = facing === 'environment' ? 'user' : 'environment';
-  startCamera();
-});
-$('live').addEventListener('change', (e) => {
-  clearInterval(liveTimer);
-  liveTimer = e.target.checked ? setInterval(() => busy || capture(), 1000) : null;
-});
-
-// ------------------------------------------------------------------ tabs, map options
-const game = new Game({ app, map, $, status, fmtKm });
-const assist = new Assist({ app, map, $, status, fmtKm });
-app.game = game;
-app.assist = assist;
-for (const b of document.querySelectorAll('#tabs button')) {
-  b.addEventListener('click', () => {
-    for (const o of document.querySelectorAll('#tabs button')) o.setAttribute('aria-selected', String(o === b));
-    for (const t of document.querySelectorAll('.tab')) t.hidden = t.id !== `tab-${b.dataset.tab}`;
-    map.clear();
-    map.map.invalidateSize();
-  });
-}
+// ------------------------------------------------------------------ map options
+map.onOsmStatus = (text) => ($('osm-status').textContent = text);
 $('osm').addEventListener('change', (e) => map.setOsm(e.target.checked));
 
 const auto = params.get('example');
-if (auto !== null) app.ready.then(() => locateExample(Number(auto)));
+if (auto !== null) app.ready.then(() => locate.example(Number(auto)));

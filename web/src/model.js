@@ -47,16 +47,34 @@ export class Model {
     }
     if (!bytes) throw new Error(`no ${names.join(' or ')} in ${base}; is it a folder written by \`img2loc export\`?`);
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    return new Model(session, pre, new Cells(cellsDoc), file);
+    const m = new Model(session, pre, new Cells(cellsDoc), file);
+    // What ONNX Runtime really uses: it falls back to 1 thread where the page is not
+    // cross-origin isolated or the browser has no shared WebAssembly memory (and says so
+    // only in the console), so the page reports this, not the number it asked for.
+    m.threads = ort.env.wasm.numThreads;
+    m.urls = [`${base}preprocess.json`, `${base}cells.json`, `${base}${file}`];
+    return m;
   }
 
   /** Per-cell probabilities (Float32Array) of one preprocessed image (Float32Array 3*S*S). */
   async run(x) {
+    return (await this.runBatch([x]))[0];
+  }
+
+  /** Per-cell probabilities of several preprocessed images, run as one batch. */
+  async runBatch(xs) {
     const S = this.pre.input_size;
-    const t = new ort.Tensor('float32', x, [1, 3, S, S]);
+    const n = xs.length;
+    let data = xs[0];
+    if (n > 1) {
+      data = new Float32Array(n * 3 * S * S);
+      xs.forEach((x, i) => data.set(x, i * 3 * S * S));
+    }
+    const t = new ort.Tensor('float32', data, [n, 3, S, S]);
     const out = await this.session.run({ [this.inputName]: t });
     const probs = out[this.outputName].data;
     t.dispose?.();
-    return probs;
+    const C = probs.length / n;
+    return Array.from({ length: n }, (_, i) => probs.subarray(i * C, (i + 1) * C));
   }
 }

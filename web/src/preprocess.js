@@ -8,6 +8,12 @@ const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
 
 const FILTERS = {
+  box: {
+    support: 0.5,
+    fn(x) {
+      return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+    },
+  },
   bicubic: {
     support: 2.0,
     fn(x) {

@@ -92,3 +92,24 @@ def make_key(source: str, name: str) -> str:
     """A unique, WebDataset-safe key (no dots, no slashes) from a source and a name."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[-48:]
     return f"{source}-{stem}-{hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]}"
+
+
+# A local absolute path inside a string: /a/b/... (not part of a URL, a ratio or a word),
+# or C:\a\...; the last component is kept.
+_POSIX_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"`,;()\[\]{}<>|/]+/)+([^\s'\"`,;()\[\]{}<>|/]+)")
+_WINDOWS_PATH = re.compile(r"(?<![\w])[A-Za-z]:\\(?:[^\\\s'\"`,;]+\\)+([^\\\s'\"`,;]+)")
+
+
+def portable_paths(obj: object) -> object:
+    """``obj`` (JSON-like) with local absolute paths replaced by their file names.
+
+    A model folder travels between machines and is served to browsers: it should not
+    carry (or reveal) the folders of the machine that made it.
+    """
+    if isinstance(obj, str):
+        return _WINDOWS_PATH.sub(r"\1", _POSIX_PATH.sub(r"\1", obj))
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [portable_paths(v) for v in obj]
+    return obj

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from img2loc import __version__
+from img2loc.data.io import portable_paths
 from img2loc.data.shards import is_shard_folder, read_info
 from img2loc.export.browser import choose_browser_model
 from img2loc.export.bundle import (
@@ -200,7 +201,8 @@ def export_checkpoint(
             "onnx": onnx.__version__,
             "onnxruntime": __import__("onnxruntime").__version__,
             "opset": OPSET,
-            "checkpoint": str(checkpoint.resolve()),
+            # Its name only: a model folder carries no path of the machine that made it.
+            "checkpoint": checkpoint.name,
             "model": model.config(),
             "input": {
                 "name": INPUT_NAME,
@@ -235,8 +237,11 @@ def export_checkpoint(
             name: file_info(tmp / name)
             for name in (VARIANTS["fp32"], VARIANTS["browser"], "cells.json", "preprocess.json")
         }
-        (tmp / "README.md").write_text(model_card(info, hp, cells))
-        (tmp / "export.json").write_text(json.dumps(info, indent=2, default=str))
+        # A model folder travels (and is served to browsers): no local paths inside.
+        card = portable_paths(model_card(info, hp, cells))
+        (tmp / "README.md").write_text(str(card))
+        portable = portable_paths(json.loads(json.dumps(info, default=str)))
+        (tmp / "export.json").write_text(json.dumps(portable, indent=2))
     log(
         f"wrote {out} in {time.perf_counter() - t0:.1f} s: "
         + ", ".join(f"{n} {m['bytes'] / 1e6:.2f} MB" for n, m in info["files"].items())

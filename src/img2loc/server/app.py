@@ -4,22 +4,29 @@ URL space (nothing else is reachable):
 
 * ``/model/<file>`` — the model folder's files the browser needs (an allow-list),
 * ``/examples/<file>`` — the bundled CC BY-SA example photos,
-* ``/game/locations.csv`` and ``/game/img/<n>.<ext>`` — a ``--game-data`` manifest's
-  photos, renamed so no local path shows,
-* everything else — the built app (``static/``).
+* ``/game/locations.csv`` and ``/game/img/<n>.<ext>`` — the game's photos (a ``--game``
+  manifest or folder, else the bundled examples), renamed so no local path (and no
+  name that could give the place away) shows,
+* ``/img2loc-ca.crt`` — with ``--https``, the local certificate authority to install on
+  a phone (see :mod:`img2loc.server.tls`),
+* everything else — the built app (``static/``), including its service worker.
 
 Every answer carries COOP/COEP (so onnxruntime-web may use threads), a strict
 Content-Security-Policy and ``nosniff``. Paths are resolved and must stay inside
 their folder (``..``, encoded dots, absolute paths and symlinks pointing out all
 fail); only GET and HEAD are answered. Compressible files go out gzipped when the
-browser accepts it (the 14 MB WebAssembly runtime becomes 3.7 MB).
+browser accepts it (the 14 MB WebAssembly runtime becomes 3.7 MB). Every file carries an
+ETag: a second visit revalidates (304, no body) instead of downloading the ~9 MB again;
+the hashed ``assets/`` are cached for good.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import ipaddress
+import json
 import math
 import shutil
 import sys
@@ -34,6 +41,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from img2loc.data.images import ImageError, peek_image
+from img2loc.data.io import portable_paths
 from img2loc.geo.atomic import dir_mode
 
 #: The built web app inside the package.
@@ -96,8 +104,14 @@ CONTENT_TYPES: dict[str, str] = {
     ".gif": "image/gif",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
+    ".crt": "application/x-x509-ca-cert",
 }
-COMPRESSIBLE = frozenset({".html", ".js", ".mjs", ".css", ".json", ".wasm", ".csv", ".md", ".svg"})
+COMPRESSIBLE = frozenset(
+    {".html", ".js", ".mjs", ".css", ".json", ".wasm", ".csv", ".md", ".svg", ".webmanifest"}
+)
+#: Photo types a game can show (what browsers display in an <img>).
+GAME_IMAGE_TYPES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 #: Longest request line accepted (paths here are short; anything longer is an attack or a bug).
 MAX_REQUEST_LINE = 4096
 #: Files above this size go out uncompressed (the gzip cache lives in memory).
@@ -138,6 +152,8 @@ class SiteConfig:
     examples_dir: Path | None = EXAMPLES_DIR
     game: GameData | None = None
     quiet: bool = True
+    #: The local certificate authority offered at /img2loc-ca.crt (``--https`` only).
+    ca_cert: Path | None = None
     _gzip_cache: dict[tuple[str, int, int], bytes] = field(default_factory=dict, compare=False)
     _gzip_lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
@@ -244,10 +260,15 @@ class Handler(BaseHTTPRequestHandler):
         if rel == "" or rel.endswith("/"):
             rel += "index.html"
         head, _, rest = rel.partition("/")
+        if rel == "img2loc-ca.crt":
+            return site.ca_cert
         if head == "model":
             if site.model_dir is None or rest not in MODEL_FILES:
                 return None
-            return safe_join(site.model_dir, rest)
+            found = safe_join(site.model_dir, rest)
+            if found is not None and rest == "export.json":
+                return portable_export_json(found)
+            return found
         if head == "examples":
             return None if site.examples_dir is None else safe_join(site.examples_dir, rest)
         if head == "game":
@@ -292,13 +313,28 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(target, bytes):
             body: bytes | Path = target
             size = len(target)
+            tag = hashlib.sha256(target).hexdigest()[:20]
         else:
             st = target.stat()
             body, size = target, st.st_size
+            tag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
             accepts = "gzip" in self.headers.get("Accept-Encoding", "")
             if accepts and suffix in COMPRESSIBLE and 1024 < size <= MAX_GZIP_BYTES:
                 body = self.site.gzipped(target, size, st.st_mtime_ns)
                 size, encoding = len(body), "gzip"
+        etag = f'"{tag}{"-gz" if encoding else ""}"'
+        # Vite's assets/ names carry content hashes; everything else may change under a name
+        # and is revalidated (a 304 without a body when unchanged).
+        immutable = self.path.startswith("/assets/")
+        cache = "max-age=31536000, immutable" if immutable else "no-cache"
+        if etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
+            self.send_response(HTTPStatus.NOT_MODIFIED)
+            self.send_header("ETag", etag)
+            self.send_header("Cache-Control", cache)
+            if suffix in COMPRESSIBLE:
+                self.send_header("Vary", "Accept-Encoding")
+            self.end_headers()
+            return
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(size))
@@ -306,11 +342,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", encoding)
         if suffix in COMPRESSIBLE:
             self.send_header("Vary", "Accept-Encoding")
-        # Vite's assets/ names carry content hashes; everything else may change under a name.
-        immutable = self.path.startswith("/assets/")
-        self.send_header(
-            "Cache-Control", "max-age=31536000, immutable" if immutable else "no-cache"
-        )
+        self.send_header("ETag", etag)
+        self.send_header("Cache-Control", cache)
         self.end_headers()
         if head:
             return
@@ -358,32 +391,80 @@ def check_static_dir(static_dir: Path) -> Path:
 IMAGE_NAMES = ("image", "path", "file", "filepath", "filename", "url")
 
 
-def load_game_data(manifest: Path) -> GameData:
-    """Photos with known positions for the game mode from a CSV/Parquet manifest.
+def portable_export_json(path: Path) -> bytes | None:
+    """A model folder's export.json without local absolute paths (older exports had them)."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return json.dumps(portable_paths(info), indent=2).encode()
 
-    Columns: an image path (``image``/``path``/``file``; relative to the manifest's
-    folder or absolute) and ``latitude``/``longitude`` (or ``lat``/``lon``).
+
+def _game_rows(source: Path) -> tuple[list[tuple[str, Path, Any, Any]], list[tuple[str, str]]]:
+    """(reference, file, latitude, longitude) rows of a manifest or of a photo folder.
+
+    A folder's photos give their position from EXIF GPS; photos without one are skipped
+    (and listed).
     """
-    import csv
+    if source.is_dir():
+        from img2loc.data.exif import gps_from_exif
+
+        rows, skipped = [], []
+        for p in sorted(source.rglob("*")):
+            if not p.is_file() or p.name.startswith("."):
+                continue
+            if p.suffix.lower() not in GAME_IMAGE_TYPES:
+                if p.suffix.lower() in (".heic", ".heif", ".tif", ".tiff"):
+                    skipped.append((str(p.relative_to(source)), "browsers cannot show this type"))
+                continue
+            try:
+                _, exif = peek_image(p)
+            except ImageError as e:
+                skipped.append((str(p.relative_to(source)), str(e).removeprefix(f"{p}: ")))
+                continue
+            g = gps_from_exif(exif)
+            if g.lat is None:
+                skipped.append((str(p.relative_to(source)), g.reason))
+                continue
+            rows.append((str(p.relative_to(source)), p, g.lat, g.lon))
+        return rows, skipped
 
     from img2loc.data.tables import LAT_NAMES, LON_NAMES, TableError, find_column, read_table
 
     try:
-        df = read_table(manifest)
-        img_col = find_column(df, IMAGE_NAMES, "image path", manifest)
-        lat_col = find_column(df, LAT_NAMES, "latitude", manifest)
-        lon_col = find_column(df, LON_NAMES, "longitude", manifest)
+        df = read_table(source)
+        img_col = find_column(df, IMAGE_NAMES, "image path", source)
+        lat_col = find_column(df, LAT_NAMES, "latitude", source)
+        lon_col = find_column(df, LON_NAMES, "longitude", source)
     except TableError as e:
         raise ServeError(str(e)) from None
+    root = source.resolve().parent
+    rows = []
+    for ref, lat, lon in zip(df[img_col], df[lat_col], df[lon_col], strict=True):
+        p = Path(str(ref))
+        rows.append((str(ref), p if p.is_absolute() else root / p, lat, lon))
+    return rows, []
+
+
+def load_game_data(source: Path) -> GameData:
+    """Photos with known positions for the game mode.
+
+    ``source``: a CSV/Parquet manifest (an image path column, ``image``/``path``/``file``,
+    relative to the manifest's folder or absolute, and ``latitude``/``longitude`` or
+    ``lat``/``lon``), or a folder of photos whose EXIF carries their GPS position.
+    Photos are served as ``img/<n>.<ext>``: no local path and no file name (which may
+    name the place) reaches the browser.
+    """
+    import csv
+
+    if not source.exists():
+        raise ServeError(f"{source} not found; pass a CSV/Parquet manifest or a folder of photos")
+    rows, skipped = _game_rows(source)
     files: dict[str, Path] = {}
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["image", "latitude", "longitude"])
-    root = manifest.resolve().parent
-    skipped: list[tuple[str, str]] = []
-    for ref, lat, lon in zip(df[img_col], df[lat_col], df[lon_col], strict=True):
-        p = Path(str(ref))
-        p = p if p.is_absolute() else root / p
+    for ref, p, lat, lon in rows:
         ext = p.suffix.lower()
         try:
             la, lo = float(lat), float(lon)
@@ -394,7 +475,7 @@ def load_game_data(manifest: Path) -> GameData:
             why = f"bad coordinates ({lat!r}, {lon!r})"
         elif not p.is_file():
             why = f"file not found: {p}"
-        elif ext not in CONTENT_TYPES or not CONTENT_TYPES[ext].startswith("image/"):
+        elif ext not in GAME_IMAGE_TYPES:
             why = f"not an image type the browser shows ({ext or 'no extension'})"
         else:
             try:  # the browser would fail on it mid-game: refuse it now, with the reason
@@ -402,18 +483,33 @@ def load_game_data(manifest: Path) -> GameData:
             except ImageError as e:
                 why = str(e).removeprefix(f"{p}: ")
         if why:
-            skipped.append((str(ref), why))
+            skipped.append((ref, why))
             continue
         name = f"img/{len(files)}{ext}"
         files[name] = p.resolve()
         w.writerow([name, repr(la), repr(lo)])
     if not files:
+        what = "photos with EXIF GPS" if source.is_dir() else "usable photos"
         raise ServeError(
-            f"{manifest}: no usable photos ({len(skipped)} rows skipped, e.g. "
-            f"{skipped[0][0] if skipped else '-'}: {skipped[0][1] if skipped else 'empty table'}); "
-            "image paths are relative to the manifest's folder"
+            f"{source}: no {what} ({len(skipped)} skipped, e.g. "
+            f"{skipped[0][0] if skipped else '-'}: {skipped[0][1] if skipped else 'empty'}); "
+            + (
+                "the game needs photos whose EXIF has a GPS position"
+                if source.is_dir()
+                else "image paths are relative to the manifest's folder"
+            )
         )
     return GameData(files, out.getvalue().encode(), tuple(skipped))
+
+
+def default_game(examples_dir: Path | None) -> GameData | None:
+    """The bundled examples as the game's photos (None when the package has none)."""
+    if examples_dir is None or not (examples_dir / "locations.csv").is_file():
+        return None
+    try:
+        return load_game_data(examples_dir / "locations.csv")
+    except ServeError:
+        return None
 
 
 def make_server(
@@ -425,25 +521,34 @@ def make_server(
     static_dir: Path = STATIC_DIR,
     examples_dir: Path | None = EXAMPLES_DIR,
     quiet: bool = True,
+    tls: Any = None,
 ) -> Server:
-    """A ready (bound, not yet serving) server; ``port=0`` picks a free port."""
-    game = None if game_data is None else load_game_data(game_data)
+    """A ready (bound, not yet serving) server; ``port=0`` picks a free port.
+
+    ``tls``: a :class:`img2loc.server.tls.Certificate` to serve HTTPS with.
+    """
+    examples = examples_dir if examples_dir is not None and examples_dir.is_dir() else None
+    game = default_game(examples) if game_data is None else load_game_data(game_data)
     if game is not None:
         game.report()
     site = SiteConfig(
         static_dir=check_static_dir(static_dir),
         model_dir=None if model_dir is None else check_model_dir(model_dir),
-        examples_dir=examples_dir if examples_dir is not None and examples_dir.is_dir() else None,
+        examples_dir=examples,
         game=game,
         quiet=quiet,
+        ca_cert=None if tls is None else tls.ca_cert,
     )
     handler = type("SiteHandler", (Handler,), {"site": site})
     try:
-        return Server((host, port), handler)
+        srv = Server((host, port), handler)
     except OSError as e:
         raise ServeError(
             f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port"
         ) from None
+    if tls is not None:
+        srv.socket = tls.context().wrap_socket(srv.socket, server_side=True)
+    return srv
 
 
 def write_site(
@@ -454,16 +559,19 @@ def write_site(
     examples_dir: Path | None = EXAMPLES_DIR,
     game_data: Path | None = None,
 ) -> Path:
-    """Write the app, the model and the examples as a static site for any web host.
+    """Write the app, the model, the examples and the game as a static site for any host.
 
     Also writes ``_headers`` (Netlify / Cloudflare Pages syntax) with the COOP/COEP and
-    CSP headers; other hosts need the same headers set for multi-threaded inference.
+    CSP headers. Hosts that send no such headers still work: the page then runs one
+    thread on the first visit (and says so), and its service worker adds the headers
+    from the second visit on.
     """
     static_dir = check_static_dir(static_dir)
     model_dir = check_model_dir(model_dir)
     if out.exists() and any(out.iterdir()):
         raise ServeError(f"{out} exists and is not empty; choose an empty or new folder")
-    game = load_game_data(game_data) if game_data is not None else None
+    examples = examples_dir if examples_dir is not None and examples_dir.is_dir() else None
+    game = default_game(examples) if game_data is None else load_game_data(game_data)
     if game is not None:
         game.report()
     # Built beside ``out`` and renamed into place: a failed or killed build leaves no
@@ -476,15 +584,21 @@ def write_site(
         (tmp / "model").mkdir()
         for name in sorted(MODEL_FILES):
             if (model_dir / name).is_file():
+                if name == "export.json":
+                    data = portable_export_json(model_dir / name)
+                    if data is not None:
+                        (tmp / "model" / name).write_bytes(data)
+                    continue
                 shutil.copy2(model_dir / name, tmp / "model" / name)
-        if examples_dir is not None and examples_dir.is_dir():
-            shutil.copytree(examples_dir, tmp / "examples")
+        if examples is not None:
+            shutil.copytree(examples, tmp / "examples")
         if game is not None:
             (tmp / "game" / "img").mkdir(parents=True)
             (tmp / "game" / "locations.csv").write_bytes(game.csv)
             for name, src in game.files.items():
                 shutil.copy2(src, tmp / "game" / name)
         lines = ["/*"] + [f"  {k}: {v}" for k, v in SECURITY_HEADERS.items()]
+        lines += ["/assets/*", "  Cache-Control: max-age=31536000, immutable"]
         (tmp / "_headers").write_text("\n".join(lines) + "\n")
         if out.exists():
             out.rmdir()  # checked empty above
