@@ -30,7 +30,7 @@ from img2loc.evaluation.metrics import (
     views_to_probs,
 )
 from img2loc.evaluation.models import EvalModel
-from img2loc.geo.decode import DECODERS, cell_confidence
+from img2loc.geo.decode import DECODERS, cell_confidence, leaf_distribution
 from img2loc.inference.images import ImageBytes, load_input
 from img2loc.inference.preprocess import PreprocessConfig
 
@@ -186,7 +186,8 @@ class Collector:
             )
         best = o.cell[self.default_rule][rows]
         # The confidence `img2loc predict` shows, and whether it came true.
-        o.confidence[rows] = cell_confidence(probs, self.model.cells, best)
+        leaves, dist = leaf_distribution(probs, self.model.cells)
+        o.confidence[rows] = cell_confidence(leaves, dist, self.model.cells, best)
         labels = self.model.cells.labels(self.lat[rows], self.lon[rows])
         o.in_cell[rows] = (labels == best[:, None]).any(axis=1)
         targets = self.model.cells.multi_hot(self.lat[rows], self.lon[rows])

@@ -249,14 +249,16 @@ def decode_score(
     return cells.nearest(lat, lon), lat, lon
 
 
-def cell_confidence(probs: ArrayLike, cells: CellSet, idx: ArrayLike) -> NDArray[np.float64]:
+def cell_confidence(
+    leaves: NDArray[np.int64], dist: NDArray[np.float64], cells: CellSet, idx: ArrayLike
+) -> NDArray[np.float64]:
     """The confidence shown with a guess: the probability that the photo lies in cell ``idx``.
 
-    The mass of the leaf distribution (:func:`leaf_distribution`) inside each row's cell,
-    so a coarse cell gets the mass of all its leaves. ``img2loc eval`` checks that it
-    means what it says (reliability diagram, expected calibration error).
+    The mass of the leaf distribution (``leaves``, ``dist`` from :func:`leaf_distribution`,
+    computed once by the caller) inside each row's cell, so a coarse cell gets the mass of
+    all its leaves. ``img2loc eval`` checks that it means what it says (reliability
+    diagram, expected calibration error).
     """
-    leaves, dist = leaf_distribution(probs, cells)
     i = np.asarray(idx, np.int64).reshape(-1)
     inside = (cells.chain[leaves][None, :, :] == i[:, None, None]).any(axis=2)
     out: NDArray[np.float64] = (dist * inside).sum(axis=1)

@@ -389,8 +389,8 @@ class Predictor:
         if probs.shape[0] == 0:
             return []
         idx, lat, lon = decode(probs, self.cells, decode_rule)
-        _, dist = leaf_distribution(probs, self.cells)
-        conf = cell_confidence(probs, self.cells, idx)
+        leaves, dist = leaf_distribution(probs, self.cells)
+        conf = cell_confidence(leaves, dist, self.cells, idx)
         k = max(0, min(top_k, self._leaves.size))
         order = np.argsort(-dist, axis=1, kind="stable")[:, :k]
         places = self.places
