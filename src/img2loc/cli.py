@@ -534,13 +534,9 @@ def data_clean_cmd(
     """
     import pandas as pd
 
-    from img2loc.data.clean import (
-        cluster_features,
-        drop_clusters,
-        write_cluster_sheets,
-        write_clusters,
-    )
+    from img2loc.data.clean import cluster_features, drop_clusters, write_clusters
     from img2loc.data.manifest import read_manifest
+    from img2loc.viz.clusters import write_cluster_sheets
 
     if bool(drop) != bool(filtered):
         raise _fail("--drop and --filtered go together")
