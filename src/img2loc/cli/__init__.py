@@ -14,6 +14,7 @@ from typer.core import TyperOption
 from img2loc import __version__
 from img2loc.cli import evaluate, export, geoguessr, predict, serve, train
 from img2loc.cli.cells import cells_app
+from img2loc.cli.common import CatchingGroup
 from img2loc.cli.data import data_app
 
 # typer 0.29's rich help prints a type after every option, flags included (`--json <bool>`,
@@ -25,12 +26,13 @@ def _no_type_for_flags(self: TyperOption, ctx: typer.Context) -> str | None:
     return None if self.is_flag else _display_type(self, ctx)
 
 
-TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
+TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     help="img2loc: tell where on Earth a photo was taken, from the pixels alone.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=CatchingGroup,
 )
 app.add_typer(cells_app, name="cells")
 app.add_typer(data_app, name="data")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import choice, fail
 from img2loc.cli.imports import import_app, write_import
 
 data_app = typer.Typer(
@@ -28,7 +28,11 @@ def data_download_cmd(
     threads: Annotated[int, typer.Option(help="Download threads per process.")] = 32,
     retries: Annotated[int, typer.Option(help="Retries per URL.")] = 3,
     distributor: Annotated[
-        str, typer.Option(help="multiprocessing, pyspark or ray (img2dataset's distributors).")
+        str,
+        typer.Option(
+            help="multiprocessing, pyspark or ray (img2dataset's distributors).",
+            parser=choice("img2loc.data.download:DISTRIBUTORS"),
+        ),
     ] = "multiprocessing",
     img2dataset: Annotated[str | None, typer.Option(help="Path of img2dataset.")] = None,
 ) -> None:

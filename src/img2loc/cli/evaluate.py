@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import choice, fail
 
 
 def eval_cmd(
@@ -44,7 +44,11 @@ def eval_cmd(
         str | None, typer.Option(help="Also score per place, e.g. location_id.")
     ] = None,
     aggregate: Annotated[
-        str, typer.Option(help="Views of a place: mean (of probabilities) or product.")
+        str,
+        typer.Option(
+            help="Views of a place: mean (of probabilities) or product.",
+            parser=choice("img2loc.evaluation.metrics:AGGREGATES"),
+        ),
     ] = "mean",
     train_data: Annotated[
         list[Path] | None,
@@ -70,15 +74,12 @@ def eval_cmd(
     """
     from img2loc.data.tables import TableError
     from img2loc.evaluation import EvalOptions, evaluate
-    from img2loc.evaluation.metrics import AGGREGATES
     from img2loc.evaluation.models import ModelError
     from img2loc.evaluation.report import summary_lines
 
     extra = list(more_data or [])
     if any(p.suffix == ".ckpt" or (p / "model.onnx").exists() for p in extra):
         raise fail("a model among the DATA arguments: repeat --compare for each model")
-    if aggregate not in AGGREGATES:
-        raise fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     opts = EvalOptions(
         split=split,
         image_dir=image_dir,

@@ -26,7 +26,8 @@ def export_cmd(
     The folder is written atomically; a failed check writes nothing and exits non-zero.
     """
     try:
-        from img2loc.export.exporter import ExportError, export_checkpoint
+        from img2loc.export.bundle import ExportError
+        from img2loc.export.exporter import export_checkpoint
     except ImportError as e:
         raise fail(f"export needs the train extra: pip install 'img2loc[train]' ({e})") from None
     try:

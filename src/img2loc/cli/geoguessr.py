@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import choice, fail
 
 
 def geoguessr_cmd(
@@ -29,7 +29,11 @@ def geoguessr_cmd(
         typer.Option(help="Exported model folder or checkpoint (default: the bundled model)."),
     ] = None,
     aggregate: Annotated[
-        str, typer.Option(help="Combining views: mean (of probabilities) or product.")
+        str,
+        typer.Option(
+            help="Combining views: mean (of probabilities) or product.",
+            parser=choice("img2loc.geo.views:AGGREGATES"),
+        ),
     ] = "mean",
     pano_views: Annotated[
         int, typer.Option(help="Views rendered from a 360° panorama (0: plain photo).")
@@ -64,10 +68,7 @@ def geoguessr_cmd(
     from img2loc.data.tables import TableError
     from img2loc.evaluation.geoguessr import GameOptions, format_results, run_games
     from img2loc.evaluation.models import ModelError, load_model
-    from img2loc.geo.views import AGGREGATES
 
-    if aggregate not in AGGREGATES:
-        raise fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     opts = GameOptions(
         games=games,
         rounds=rounds,

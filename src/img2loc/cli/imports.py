@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import choice, fail
 
 import_app = typer.Typer(
     help="Import photos from a source into a manifest (Parquet).", no_args_is_help=True
@@ -31,7 +31,7 @@ def write_import(df: object, report: object, output: Path, *, empty_ok: bool = F
             )
         raise fail("no photo imported: no image file or table row found")
     try:
-        vr = write_manifest(df, output)  # type: ignore[arg-type]
+        vr = write_manifest(df, output)
     except ManifestError as e:
         raise fail(str(e)) from None
     for line in vr.lines():
@@ -148,7 +148,12 @@ def import_streetview_cmd(
     bbox: Annotated[str | None, typer.Option(help="MIN_LON,MIN_LAT,MAX_LON,MAX_LAT.")] = None,
     n_points: Annotated[int | None, typer.Option(help="Points to sample in --bbox.")] = None,
     headings: Annotated[int, typer.Option(help="Views per panorama.")] = 4,
-    heading_mode: Annotated[str, typer.Option(help="even or random.")] = "even",
+    heading_mode: Annotated[
+        str,
+        typer.Option(
+            help="even or random.", parser=choice("img2loc.data.sources.streetview:HEADING_MODES")
+        ),
+    ] = "even",
     radius_m: Annotated[int, typer.Option(help="Search radius for a panorama.")] = 50,
     size: Annotated[str, typer.Option(help="Image size WxH.")] = "640x640",
     fov: Annotated[float, typer.Option(help="Field of view.")] = 90,
@@ -245,7 +250,6 @@ def import_flickr_cmd(
     """Flickr geotagged search (im2gps style) with time-block splitting (resumable)."""
     from img2loc.data.sources import flickr
 
-    kwargs = {} if license_ids is None else {"licenses": license_ids}
     try:
         df = flickr.collect(
             images,
@@ -255,8 +259,8 @@ def import_flickr_cmd(
             key_file=key_file,
             base_url=base_url,
             max_images=max_images,
-            **kwargs,
-        )  # type: ignore[arg-type]
+            licenses=flickr.CC_LICENSES if license_ids is None else license_ids,
+        )
     except _ONLINE_ERRORS as e:
         raise fail(str(e)) from None
     _write_online(df, output)

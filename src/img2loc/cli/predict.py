@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import choice, fail
 
 
 def predict_cmd(
@@ -20,14 +20,21 @@ def predict_cmd(
         typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
     ] = None,
     variant: Annotated[
-        str, typer.Option(help="auto (fp32 if present), fp32 or browser (compressed).")
+        str,
+        typer.Option(
+            help="auto (fp32 if present), fp32 or browser (compressed).",
+            parser=choice("img2loc.inference.predictor:VARIANTS", "auto"),
+        ),
     ] = "auto",
     top_k: Annotated[int, typer.Option(help="Most probable cells listed per photo.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     decode: Annotated[
         str,
-        typer.Option(help="Decoding rule: score (GeoGuessr score-optimal), hierarchical or seed."),
+        typer.Option(
+            help="Decoding rule: score (GeoGuessr score-optimal), hierarchical or seed.",
+            parser=choice("img2loc.geo.decode:DECODERS"),
+        ),
     ] = "score",
     batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
     views: Annotated[
@@ -39,7 +46,10 @@ def predict_cmd(
     ] = False,
     aggregate: Annotated[
         str,
-        typer.Option(help="Combining views: mean (of probabilities) or product (geometric mean)."),
+        typer.Option(
+            help="Combining views: mean (of probabilities) or product (geometric mean).",
+            parser=choice("img2loc.geo.views:AGGREGATES"),
+        ),
     ] = "mean",
     pano_views: Annotated[
         int,
@@ -60,15 +70,12 @@ def predict_cmd(
     """
     import sys
 
-    from img2loc.geo.views import AGGREGATES
     from img2loc.inference.inputs import expand_inputs
     from img2loc.inference.output import write_predictions
     from img2loc.inference.predictor import ModelError, Predictor
 
     if as_json and as_csv:
         raise fail("choose one of --json and --csv")
-    if aggregate not in AGGREGATES:
-        raise fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     try:
         predictor = Predictor.load(model, variant, batch_size=batch_size, pano_views=pano_views)
         sources = expand_inputs(paths, sys.stdin.buffer)
@@ -98,7 +105,11 @@ def demo_cmd(
         typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
     ] = None,
     decode: Annotated[
-        str, typer.Option(help="Decoding rule: score (score-optimal), hierarchical or seed.")
+        str,
+        typer.Option(
+            help="Decoding rule: score (score-optimal), hierarchical or seed.",
+            parser=choice("img2loc.geo.decode:DECODERS"),
+        ),
     ] = "score",
     limit: Annotated[int | None, typer.Option(help="Use the first N photos only.")] = None,
 ) -> None:

@@ -83,6 +83,8 @@ def serve_cmd(
         raise fail(str(e)) from None
     bound_host, bound_port = server.server_address[:2]
     scheme = "https" if https else "http"
+    if isinstance(bound_host, bytes):  # a Unix socket address, never for a TCP server
+        bound_host = bound_host.decode()
     shown = "localhost" if bound_host in ("127.0.0.1", "::1") else bound_host
     typer.echo(f"img2loc web app on {scheme}://{shown}:{bound_port}/  (Ctrl+C to stop)")
     if tls is not None:

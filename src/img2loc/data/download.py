@@ -25,6 +25,9 @@ from img2loc.data.io import is_url
 from img2loc.data.manifest import make_manifest
 from img2loc.data.sources.folder import ImportReport
 
+# img2dataset's own distributors (the CLI's --distributor choices).
+DISTRIBUTORS = ("multiprocessing", "pyspark", "ray")
+
 CARRY = [
     "img2loc_key",
     "latitude",

@@ -159,6 +159,10 @@ def sample_points(
     return np.column_stack([lat, lon])
 
 
+# How choose_headings spreads a panorama's views (the CLI's --heading-mode choices).
+HEADING_MODES = ("even", "random")
+
+
 def choose_headings(pano_id: str, n: int, *, seed: int = 0, mode: str = "even") -> list[float]:
     """``n`` headings for one panorama, deterministic in (seed, pano_id).
 
