@@ -169,37 +169,20 @@ def data_stats_cmd(
     lon_col: Annotated[str | None, typer.Option(help="Longitude column (default: auto).")] = None,
 ) -> None:
     """Counts per source, split, continent and country, and a map of photo locations."""
-    import pandas as pd
-
-    from img2loc.data.manifest import make_manifest
-    from img2loc.data.places import reverse_geocode
-    from img2loc.data.tables import TableError, read_located
+    from img2loc.data.stats import dataset_stats, read_photos
+    from img2loc.data.tables import TableError
     from img2loc.geo import CoordinateError
 
-    parts = []
     try:
-        for m in manifests:
-            t, la_c, lo_c = read_located(m, lat_col, lon_col)
-            t = t.rename(columns={la_c: "latitude", lo_c: "longitude"})
-            if "source" not in t.columns:  # a plain table: name its photos after the file
-                t["source"] = m.parent.name if m.stem == "locations" else m.stem
-            if "key" not in t.columns and "location_id" not in t.columns:
-                t["location_id"] = [f"{m}:{i}" for i in range(len(t))]  # one place a row
-            parts.append(make_manifest(t))
+        df = read_photos(manifests, lat_col, lon_col)
     except (TableError, CoordinateError) as e:
         raise fail(str(e)) from None
-    df = pd.concat(parts, ignore_index=True)
-    places = reverse_geocode(df["latitude"].to_numpy(), df["longitude"].to_numpy())
-    df["country"] = [p["cc"] for p in places]
-    df["continent"] = [p["continent"] for p in places]
-    typer.echo(f"{len(df)} photos, {df['location_id'].nunique()} locations")
-    for col in ("source", "split", "continent"):
-        counts = df[col].replace("", "(none)").value_counts()
+    stats = dataset_stats(df)
+    typer.echo(f"{stats.n_photos} photos, {stats.n_locations} locations")
+    for col, counts in stats.by.items():
         typer.echo(f"by {col}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    top = df["country"].value_counts()
-    typer.echo(
-        f"countries: {len(top)}; top: " + ", ".join(f"{k} {v}" for k, v in top.head(15).items())
-    )
+    top = list(stats.countries.items())
+    typer.echo(f"countries: {len(top)}; top: " + ", ".join(f"{k} {v}" for k, v in top[:15]))
     if output is not None:
         from img2loc.viz.maps import plot_points
 
