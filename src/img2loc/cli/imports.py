@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from img2loc.cli.common import choice, fail
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from img2loc.data.sources.base import ImportReport
 
 import_app = typer.Typer(
     help="Import photos from a source into a manifest (Parquet).", no_args_is_help=True
 )
 
 
-def write_import(df: object, report: object, output: Path, *, empty_ok: bool = False) -> None:
+def write_import(
+    df: pd.DataFrame, report: ImportReport, output: Path, *, empty_ok: bool = False
+) -> None:
     from img2loc.data.manifest import ManifestError, write_manifest
     from img2loc.geo.atomic import atomic_write_text
 
-    skipped = report.to_frame()  # type: ignore[attr-defined]
+    skipped = report.to_frame()
     rep = output.with_name(output.stem + ".skipped.csv")
-    if len(df) == 0 and not empty_ok:  # type: ignore[arg-type]
+    if len(df) == 0 and not empty_ok:
         # A manifest of nothing only fails later, further from the cause: stop here.
         if len(skipped):
             atomic_write_text(rep, skipped.to_csv(index=False))
@@ -36,7 +43,7 @@ def write_import(df: object, report: object, output: Path, *, empty_ok: bool = F
         raise fail(str(e)) from None
     for line in vr.lines():
         typer.echo(f"  {line}")
-    n = len(df) - len(vr.duplicate_hashes)  # type: ignore[arg-type]
+    n = len(df) - len(vr.duplicate_hashes)
     typer.echo(f"wrote {output}: {n} photos")
     if len(skipped):
         atomic_write_text(rep, skipped.to_csv(index=False))
@@ -125,15 +132,6 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return a, b, c, d
 
 
-def _write_online(df: object, output: Path) -> None:
-    from img2loc.data.sources.folder import ImportReport
-
-    summary = getattr(df, "attrs", {}).get("summary") or {}
-    report = ImportReport([("", m) for m in summary.get("messages", [])])
-    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
-    write_import(df, report, output, empty_ok=True)
-
-
 _ONLINE_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError)
 ImagesDir = Annotated[Path, typer.Option("--images", help="Folder for the downloaded images.")]
 
@@ -180,7 +178,7 @@ def import_streetview_cmd(
         pts = list(zip(lat, lon, strict=True))
     secret = secret_file.read_text().strip() if secret_file else None
     try:
-        df = streetview.collect(
+        df, report = streetview.collect(
             images,
             points=pts,
             bbox=_bbox(bbox),
@@ -200,7 +198,8 @@ def import_streetview_cmd(
         )
     except _ONLINE_ERRORS as e:
         raise fail(str(e)) from None
-    _write_online(df, output)
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    write_import(df, report, output, empty_ok=True)
 
 
 @import_app.command("mapillary")
@@ -218,7 +217,7 @@ def import_mapillary_cmd(
     from img2loc.data.sources import mapillary
 
     try:
-        df = mapillary.collect(
+        df, report = mapillary.collect(
             images,
             _bbox(bbox) or (),
             max_images=max_images,
@@ -227,7 +226,8 @@ def import_mapillary_cmd(
         )
     except _ONLINE_ERRORS as e:
         raise fail(str(e)) from None
-    _write_online(df, output)
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    write_import(df, report, output, empty_ok=True)
 
 
 @import_app.command("flickr")
@@ -251,7 +251,7 @@ def import_flickr_cmd(
     from img2loc.data.sources import flickr
 
     try:
-        df = flickr.collect(
+        df, report = flickr.collect(
             images,
             tags,
             since,
@@ -263,4 +263,5 @@ def import_flickr_cmd(
         )
     except _ONLINE_ERRORS as e:
         raise fail(str(e)) from None
-    _write_online(df, output)
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    write_import(df, report, output, empty_ok=True)

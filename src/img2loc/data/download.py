@@ -23,7 +23,7 @@ import pandas as pd
 
 from img2loc.data.io import is_url
 from img2loc.data.manifest import make_manifest
-from img2loc.data.sources.folder import ImportReport
+from img2loc.data.sources.base import ImportReport
 
 # img2dataset's own distributors (the CLI's --distributor choices).
 DISTRIBUTORS = ("multiprocessing", "pyspark", "ray")
