@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -46,3 +47,36 @@ def choice(where: str, *extra: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+# Options several commands share: one wording, one list of choices.
+ModelDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Training checkpoint (.ckpt) or exported model folder (default: the bundled model)."
+    ),
+]
+DecodeOpt = Annotated[
+    str,
+    typer.Option(
+        help="Decoding rule: score (GeoGuessr score-optimal), hierarchical or seed.",
+        parser=choice("img2loc.geo.decode:DECODERS"),
+    ),
+]
+AggregateOpt = Annotated[
+    str,
+    typer.Option(
+        help="Combining views of a place: mean (of probabilities) or product (geometric mean).",
+        parser=choice("img2loc.geo.views:AGGREGATES"),
+    ),
+]
+PanoViewsOpt = Annotated[
+    int, typer.Option(help="Views rendered from a 360° panorama (0: treat it as a plain photo).")
+]
+SplitOpt = Annotated[str | None, typer.Option(help="Shard split (default: test, else val).")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Photos per model run.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Decoding threads.")]

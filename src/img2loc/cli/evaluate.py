@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import choice, fail
+from img2loc.cli.common import (
+    AggregateOpt,
+    BatchSizeOpt,
+    ModelOpt,
+    SplitOpt,
+    WorkersOpt,
+    fail,
+)
 
 
 def eval_cmd(
@@ -27,29 +34,15 @@ def eval_cmd(
             "(--data shards/*.parquet).",
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Training checkpoint (.ckpt) or exported model folder "
-            "(default: the bundled model)."
-        ),
-    ] = None,
+    model: ModelOpt = None,
     compare: Annotated[
         list[str] | None, typer.Option(help="Another model for the same table (repeatable).")
     ] = None,
-    split: Annotated[
-        str | None, typer.Option(help="Shard split (default: test, else val).")
-    ] = None,
+    split: SplitOpt = None,
     group_by: Annotated[
         str | None, typer.Option(help="Also score per place, e.g. location_id.")
     ] = None,
-    aggregate: Annotated[
-        str,
-        typer.Option(
-            help="Views of a place: mean (of probabilities) or product.",
-            parser=choice("img2loc.evaluation.metrics:AGGREGATES"),
-        ),
-    ] = "mean",
+    aggregate: AggregateOpt = "mean",
     train_data: Annotated[
         list[Path] | None,
         typer.Option(help="Training photos for the constant and nearest-neighbour baselines."),
@@ -62,8 +55,8 @@ def eval_cmd(
     image_dir: Annotated[
         Path | None, typer.Option(help="Folder CSV image paths start from (default: the CSV's).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
-    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    batch_size: BatchSizeOpt = 32,
+    workers: WorkersOpt = None,
     sheet_size: Annotated[int, typer.Option(help="Photos on the worst/best sheets.")] = 24,
     seed: Annotated[int, typer.Option(help="Seed of subsets and bootstrap.")] = 0,
 ) -> None:

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import choice, fail
+from img2loc.cli.common import (
+    AggregateOpt,
+    BatchSizeOpt,
+    ModelOpt,
+    PanoViewsOpt,
+    SplitOpt,
+    WorkersOpt,
+    fail,
+)
 
 
 def geoguessr_cmd(
@@ -24,34 +32,21 @@ def geoguessr_cmd(
         int, typer.Option(help="Views of a place combined by the multi-view player (at most).")
     ] = 4,
     seed: Annotated[int, typer.Option(help="Seed of games, views and bootstrap.")] = 0,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Exported model folder or checkpoint (default: the bundled model)."),
-    ] = None,
-    aggregate: Annotated[
-        str,
-        typer.Option(
-            help="Combining views: mean (of probabilities) or product.",
-            parser=choice("img2loc.geo.views:AGGREGATES"),
-        ),
-    ] = "mean",
-    pano_views: Annotated[
-        int, typer.Option(help="Views rendered from a 360° panorama (0: plain photo).")
-    ] = 4,
+    model: ModelOpt = None,
+    aggregate: AggregateOpt = "mean",
+    pano_views: PanoViewsOpt = 4,
     map_size_km: Annotated[
         float, typer.Option(help="Map size for the score (world map: 14927 km).")
     ] = 14927.0,
     group_by: Annotated[
         str, typer.Option(help="Column naming the place of each view.")
     ] = "location_id",
-    split: Annotated[
-        str | None, typer.Option(help="Shard split (default: test, else val).")
-    ] = None,
+    split: SplitOpt = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the results as JSON.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
-    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    batch_size: BatchSizeOpt = 32,
+    workers: WorkersOpt = None,
 ) -> None:
     """Simulated GeoGuessr games: argmax vs score-optimal guesses, 1 vs N views.
 

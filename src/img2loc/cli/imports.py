@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -133,6 +134,17 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 _ONLINE_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError)
+
+
+def _import_online(output: Path, collect: Callable[[], tuple[pd.DataFrame, ImportReport]]) -> None:
+    try:
+        df, report = collect()
+    except _ONLINE_ERRORS as e:
+        raise fail(str(e)) from None
+    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
+    write_import(df, report, output, empty_ok=True)
+
+
 ImagesDir = Annotated[Path, typer.Option("--images", help="Folder for the downloaded images.")]
 
 
@@ -177,8 +189,9 @@ def import_streetview_cmd(
         lat, lon, _ = read_coordinates([points])
         pts = list(zip(lat, lon, strict=True))
     secret = secret_file.read_text().strip() if secret_file else None
-    try:
-        df, report = streetview.collect(
+    _import_online(
+        output,
+        lambda: streetview.collect(
             images,
             points=pts,
             bbox=_bbox(bbox),
@@ -195,11 +208,8 @@ def import_streetview_cmd(
             base_url=base_url,
             rate_per_s=rate,
             seed=seed,
-        )
-    except _ONLINE_ERRORS as e:
-        raise fail(str(e)) from None
-    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
-    write_import(df, report, output, empty_ok=True)
+        ),
+    )
 
 
 @import_app.command("mapillary")
@@ -216,18 +226,16 @@ def import_mapillary_cmd(
     """Mapillary API v4: images in a bounding box with thumbnails (resumable)."""
     from img2loc.data.sources import mapillary
 
-    try:
-        df, report = mapillary.collect(
+    _import_online(
+        output,
+        lambda: mapillary.collect(
             images,
             _bbox(bbox) or (),
             max_images=max_images,
             token_file=token_file,
             base_url=base_url,
-        )
-    except _ONLINE_ERRORS as e:
-        raise fail(str(e)) from None
-    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
-    write_import(df, report, output, empty_ok=True)
+        ),
+    )
 
 
 @import_app.command("flickr")
@@ -250,8 +258,9 @@ def import_flickr_cmd(
     """Flickr geotagged search (im2gps style) with time-block splitting (resumable)."""
     from img2loc.data.sources import flickr
 
-    try:
-        df, report = flickr.collect(
+    _import_online(
+        output,
+        lambda: flickr.collect(
             images,
             tags,
             since,
@@ -260,8 +269,5 @@ def import_flickr_cmd(
             base_url=base_url,
             max_images=max_images,
             licenses=flickr.CC_LICENSES if license_ids is None else license_ids,
-        )
-    except _ONLINE_ERRORS as e:
-        raise fail(str(e)) from None
-    # Online collectors may rightly find nothing yet (a cost estimate, an empty box).
-    write_import(df, report, output, empty_ok=True)
+        ),
+    )

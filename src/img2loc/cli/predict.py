@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import choice, fail
+from img2loc.cli.common import (
+    AggregateOpt,
+    BatchSizeOpt,
+    DecodeOpt,
+    ModelDirOpt,
+    PanoViewsOpt,
+    choice,
+    fail,
+)
 
 
 def predict_cmd(
@@ -15,10 +23,7 @@ def predict_cmd(
         list[str],
         typer.Argument(help="Photos, folders (recursive), globs, http(s) URLs, or - for stdin."),
     ],
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
-    ] = None,
+    model: ModelDirOpt = None,
     variant: Annotated[
         str,
         typer.Option(
@@ -29,14 +34,8 @@ def predict_cmd(
     top_k: Annotated[int, typer.Option(help="Most probable cells listed per photo.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    decode: Annotated[
-        str,
-        typer.Option(
-            help="Decoding rule: score (GeoGuessr score-optimal), hierarchical or seed.",
-            parser=choice("img2loc.geo.decode:DECODERS"),
-        ),
-    ] = "score",
-    batch_size: Annotated[int, typer.Option(help="Photos per model run.")] = 32,
+    decode: DecodeOpt = "score",
+    batch_size: BatchSizeOpt = 32,
     views: Annotated[
         bool,
         typer.Option(
@@ -44,17 +43,8 @@ def predict_cmd(
             help="All the photos are views of ONE place: combine them into one answer.",
         ),
     ] = False,
-    aggregate: Annotated[
-        str,
-        typer.Option(
-            help="Combining views: mean (of probabilities) or product (geometric mean).",
-            parser=choice("img2loc.geo.views:AGGREGATES"),
-        ),
-    ] = "mean",
-    pano_views: Annotated[
-        int,
-        typer.Option(help="Views rendered from a 360° panorama (0: treat it as a plain photo)."),
-    ] = 4,
+    aggregate: AggregateOpt = "mean",
+    pano_views: PanoViewsOpt = 4,
 ) -> None:
     """Guess where photos were taken (offline; EXIF GPS, when present, gives the error).
 
@@ -100,17 +90,8 @@ def demo_cmd(
             help="Folder with photos and a locations.csv (default: the bundled examples)."
         ),
     ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
-    ] = None,
-    decode: Annotated[
-        str,
-        typer.Option(
-            help="Decoding rule: score (score-optimal), hierarchical or seed.",
-            parser=choice("img2loc.geo.decode:DECODERS"),
-        ),
-    ] = "score",
+    model: ModelDirOpt = None,
+    decode: DecodeOpt = "score",
     limit: Annotated[int | None, typer.Option(help="Use the first N photos only.")] = None,
 ) -> None:
     """Guess where the example photos were taken and compare with the truth (offline).

@@ -7,14 +7,11 @@ from typing import Annotated
 
 import typer
 
-from img2loc.cli.common import fail
+from img2loc.cli.common import ModelDirOpt, fail
 
 
 def serve_cmd(
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Model folder from `img2loc export` (default: the bundled model)."),
-    ] = None,
+    model: ModelDirOpt = None,
     host: Annotated[
         str,
         typer.Option(help="Address to listen on; 0.0.0.0 opens it to your network (with --https)."),

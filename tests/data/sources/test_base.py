@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from img2loc.data.http import Client, JsonlState
-from img2loc.data.sources.base import ImportReport, OnlineSource, Skipped, safe_name
+from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, safe_name
 
 
 def test_report_counts_line_and_frame():
@@ -61,7 +61,7 @@ class Fake(OnlineSource[dict[str, Any]]):
 
 
 def _run(out: Path, n: int) -> tuple[Any, ImportReport, list[str]]:
-    src = Fake(out, [None], {"n": n}, {"retries": 0})
+    src = Fake(Run(out, [None], {"n": n}, {"retries": 0}))
     src.fetched = []
     df, report = src.collect(progress=False)
     return df, report, src.fetched

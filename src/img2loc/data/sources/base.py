@@ -77,6 +77,27 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
+@dataclass(frozen=True)
+class Run:
+    """What every online collect call has: where, with which secrets (kept out of every
+    message), the settings a resume must share (the journal checks them), and the
+    :class:`Client` arguments (rate, retries, timeouts)."""
+
+    out_dir: str | os.PathLike[str]
+    secrets: list[str | None]
+    config: dict[str, Any]
+    client: dict[str, Any]
+
+
+def client_args(
+    rate_per_s: float | None, retries: int, backoff_s: float, timeout_s: float
+) -> dict[str, Any]:
+    """:class:`Client` keyword arguments."""
+    return {"rate_per_s": rate_per_s, "retries": retries, "backoff_s": backoff_s} | {
+        "timeout_s": timeout_s
+    }
+
+
 class OnlineSource(ABC, Generic[Item]):
     """An online photo source: enumerate items, then download each one, resumably.
 
@@ -89,19 +110,9 @@ class OnlineSource(ABC, Generic[Item]):
     state_file: str
     line_template: str
 
-    def __init__(
-        self,
-        out_dir: str | os.PathLike[str],
-        secrets: list[str | None],
-        config: dict[str, Any],
-        client: dict[str, Any],
-    ) -> None:
-        """``config``: what must not change between a run and its resume (the journal
-        checks it); ``client``: the :class:`Client` arguments (retries, timeouts...)."""
-        self.out = Path(out_dir).resolve()
-        self.secrets = secrets
-        self.config = config
-        self.client = client
+    def __init__(self, run: Run) -> None:
+        self.out = Path(run.out_dir).resolve()
+        self.secrets, self.config, self.client = run.secrets, run.config, run.client
         self.report = ImportReport(line_template=self.line_template)
         self.progress = True
 
@@ -113,9 +124,9 @@ class OnlineSource(ABC, Generic[Item]):
     def item_key(self, item: Item) -> str:
         """The item's key in the journal."""
 
-    @abstractmethod
     def image_path(self, item: Item) -> Path:
-        """Where the item's image is saved (under ``self.out / "images"``)."""
+        """Where the item's image is saved: ``OUT/images/<item key>.jpg``."""
+        return self.out / "images" / f"{safe_name(self.item_key(item))}.jpg"
 
     @abstractmethod
     def fetch(self, client: Client, item: Item, dest: Path) -> str:

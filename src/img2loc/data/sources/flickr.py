@@ -15,7 +15,6 @@ appears in output, logs, errors or files.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -36,9 +35,7 @@ from img2loc.data.http import (
     load_secret,
     secret_origin,
 )
-from img2loc.data.sources.base import ImportReport, OnlineSource, Skipped, safe_name
-
-log = logging.getLogger(__name__)
+from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
 
 DEFAULT_BASE_URL = "https://api.flickr.com"
 KEY_ENV = "FLICKR_API_KEY"
@@ -322,10 +319,10 @@ def collect(
         "accuracy": accuracy,
         "max_images": max_images,
     }
-    client = {"retries": retries, "backoff_s": backoff_s, "timeout_s": timeout_s}
+    client = client_args(None, retries, backoff_s, timeout_s)
     # search reads the same secret again: its errors say where it came from
     secret = {"api_key": api_key, "key_file": key_file, "base_url": base_url}
-    return _Flickr(out_dir, [key], query, client, secret, rate_per_s).collect(progress)
+    return _Flickr(Run(out_dir, [key], query, client), secret, rate_per_s).collect(progress)
 
 
 class _Flickr(OnlineSource[dict[str, Any]]):
@@ -333,16 +330,8 @@ class _Flickr(OnlineSource[dict[str, Any]]):
     state_file = STATE_FILE
     line_template = LINE
 
-    def __init__(
-        self,
-        out_dir: str | os.PathLike[str],
-        secrets: list[str | None],
-        config: dict[str, Any],
-        client: dict[str, Any],
-        secret: dict[str, Any],
-        rate_per_s: float | None,
-    ) -> None:
-        super().__init__(out_dir, secrets, config, client)
+    def __init__(self, run: Run, secret: dict[str, Any], rate_per_s: float | None) -> None:
+        super().__init__(run)
         self.secret, self.rate_per_s = secret, rate_per_s
 
     def enumerate(self, state: JsonlState) -> list[dict[str, Any]]:
@@ -356,19 +345,15 @@ class _Flickr(OnlineSource[dict[str, Any]]):
             max_per_query=q["max_per_query"],
             accuracy=q["accuracy"],
             max_images=q["max_images"],
-            rate_per_s=self.rate_per_s,
             state=state,
             summary=self.report,
             progress=self.progress,
             **self.secret,
-            **self.client,
+            **(self.client | {"rate_per_s": self.rate_per_s}),
         )
 
     def item_key(self, item: dict[str, Any]) -> str:
         return str(item["id"])
-
-    def image_path(self, item: dict[str, Any]) -> Path:
-        return self.out / "images" / f"{safe_name(item['id'])}.jpg"
 
     def download_client(self) -> Client:
         # Static image hosts are not the API: no API rate limit, and no key is sent.

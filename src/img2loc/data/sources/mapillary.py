@@ -15,7 +15,6 @@ Mapillary imagery is licensed CC BY-SA 4.0; attribution names the creator.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,9 +33,7 @@ from img2loc.data.http import (
     redact,
     secret_origin,
 )
-from img2loc.data.sources.base import ImportReport, OnlineSource, Skipped, safe_name
-
-log = logging.getLogger(__name__)
+from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
 
 DEFAULT_BASE_URL = "https://graph.mapillary.com"
 TOKEN_ENV = "MAPILLARY_ACCESS_TOKEN"
@@ -266,11 +263,10 @@ def collect(
         "start_captured_at": start_captured_at,
         "end_captured_at": end_captured_at,
     }
-    client = {"rate_per_s": rate_per_s, "retries": retries, "backoff_s": backoff_s}
-    client["timeout_s"] = timeout_s
+    client = client_args(rate_per_s, retries, backoff_s, timeout_s)
     # search reads the same secret again: its errors say where it came from
     secret = {"token": token, "token_file": token_file, "base_url": base_url}
-    return _Mapillary(out_dir, api_token, query, client, secret).collect(progress)
+    return _Mapillary(Run(out_dir, [api_token], query, client), secret).collect(progress)
 
 
 class _Mapillary(OnlineSource[dict[str, Any]]):
@@ -278,25 +274,15 @@ class _Mapillary(OnlineSource[dict[str, Any]]):
     state_file = STATE_FILE
     line_template = LINE
 
-    def __init__(
-        self,
-        out_dir: str | os.PathLike[str],
-        token: str,
-        config: dict[str, Any],
-        client: dict[str, Any],
-        secret: dict[str, Any],
-    ) -> None:
-        super().__init__(out_dir, [token], config, client)
-        self.token, self.secret = token, secret
+    def __init__(self, run: Run, secret: dict[str, Any]) -> None:
+        super().__init__(run)
+        self.token, self.secret = str(run.secrets[0]), secret
 
     def enumerate(self, state: JsonlState) -> list[dict[str, Any]]:
         return search(state=state, summary=self.report, **self.config, **self.secret, **self.client)
 
     def item_key(self, item: dict[str, Any]) -> str:
         return str(item["id"])
-
-    def image_path(self, item: dict[str, Any]) -> Path:
-        return self.out / "images" / f"{safe_name(item['id'])}.jpg"
 
     def download_client(self) -> Client:
         return Client(secrets=[self.token], **self.client)

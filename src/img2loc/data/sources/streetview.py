@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import math
 import os
 import re
@@ -45,10 +44,15 @@ from img2loc.data.http import (
     load_secret,
     secret_origin,
 )
-from img2loc.data.sources.base import ImportReport, OnlineSource, Skipped, safe_name
+from img2loc.data.sources.base import (
+    ImportReport,
+    OnlineSource,
+    Run,
+    Skipped,
+    client_args,
+    safe_name,
+)
 from img2loc.geo.coords import normalize_lon, validate_coords
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://maps.googleapis.com"
 KEY_ENV = "GOOGLE_MAPS_API_KEY"
@@ -219,10 +223,9 @@ def collect(
         "outdoor_only": outdoor_only,
         "seed": seed,
     }
-    client = {"rate_per_s": rate_per_s, "retries": retries, "backoff_s": backoff_s}
-    client["timeout_s"] = timeout_s
+    client = client_args(rate_per_s, retries, backoff_s, timeout_s)
     budget = (budget_usd, price_per_1000)
-    source = _StreetView(out_dir, secrets, config, client, pts, base_url, budget)
+    source = _StreetView(Run(out_dir, secrets, config, client), pts, base_url, budget)
     try:
         return source.collect(progress)
     except StreetViewError as e:
@@ -245,18 +248,15 @@ class _StreetView(OnlineSource[Job]):
 
     def __init__(
         self,
-        out_dir: str | os.PathLike[str],
-        secrets: list[str | None],
-        config: dict[str, Any],
-        client: dict[str, Any],
+        run: Run,
         pts: NDArray[np.float64],
         base_url: str,
         budget: tuple[float | None, float],  # USD (None: no cap), USD per 1000 images
     ) -> None:
-        super().__init__(out_dir, secrets, config, client)
-        self.api_key, self.secret = str(secrets[0]), secrets[1]
+        super().__init__(run)
+        self.api_key, self.secret = str(run.secrets[0]), run.secrets[1]
         self.pts, self.base, self.budget = pts, base_url.rstrip("/"), budget
-        self.http = Client(secrets=secrets, **client)
+        self.http = Client(secrets=run.secrets, **run.client)
         self.report.counts["points"] = len(pts)
 
     def enumerate(self, state: JsonlState) -> list[Job]:
