@@ -43,22 +43,14 @@ from urllib.parse import unquote, urlsplit
 from img2loc.data.images import ImageError, peek_image
 from img2loc.data.io import portable_paths
 from img2loc.geo.atomic import dir_mode
+from img2loc.inference import model_folder
 
 #: The built web app inside the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Example photos inside the package (CC BY-SA 4.0, see their ATTRIBUTION.md).
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 #: Files of a model folder that the browser may fetch.
-MODEL_FILES = frozenset(
-    {
-        "model.browser.onnx",
-        "model.onnx",
-        "cells.json",
-        "preprocess.json",
-        "README.md",
-        "export.json",
-    }
-)
+MODEL_FILES = model_folder.BROWSER_FILES
 #: Kept in step with CSP in web/vite.config.js (a test checks they agree). OSM tiles are
 #: allowed as images only for the optional online layer the user switches on.
 CSP = "; ".join(
@@ -266,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
             if site.model_dir is None or rest not in MODEL_FILES:
                 return None
             found = safe_join(site.model_dir, rest)
-            if found is not None and rest == "export.json":
+            if found is not None and rest == model_folder.EXPORT_FILE:
                 return portable_export_json(found)
             return found
         if head == "examples":
@@ -368,9 +360,7 @@ def check_model_dir(model_dir: Path) -> Path:
     """A model folder the app can load; raises :class:`ServeError` saying what is missing."""
     if not model_dir.is_dir():
         raise ServeError(f"model folder {model_dir} not found; write one with `img2loc export`")
-    missing = [n for n in ("cells.json", "preprocess.json") if not (model_dir / n).is_file()]
-    if not any((model_dir / n).is_file() for n in ("model.browser.onnx", "model.onnx")):
-        missing.append("model.browser.onnx or model.onnx")
+    missing = model_folder.missing_files(model_dir)
     if missing:
         raise ServeError(
             f"{model_dir} lacks {', '.join(missing)}; is it a model folder written by "
@@ -584,7 +574,7 @@ def write_site(
         (tmp / "model").mkdir()
         for name in sorted(MODEL_FILES):
             if (model_dir / name).is_file():
-                if name == "export.json":
+                if name == model_folder.EXPORT_FILE:
                     data = portable_export_json(model_dir / name)
                     if data is not None:
                         (tmp / "model" / name).write_bytes(data)

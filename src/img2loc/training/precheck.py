@@ -88,7 +88,7 @@ def check_train_args(configs: list[Path], args: list[str], resume: str | None) -
 
 
 def _check_cells(cells: Any) -> None:
-    from img2loc.geo import CellSet
+    from img2loc.data.cells import read_cells
 
     if cells is None:
         raise TrainSetupError(
@@ -103,7 +103,7 @@ def _check_cells(cells: Any) -> None:
             f"--model.cells {p}: no such file; build it with `img2loc cells build SHARDS -o {p}`"
         )
     try:
-        CellSet.load(p)
+        read_cells(p)
     except (ValueError, KeyError, TypeError, OSError) as e:
         raise TrainSetupError(
             f"--model.cells {p} is not a cell set from `img2loc cells build` ({e})"
