@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from img2loc.errors import Img2locError
 from img2loc.geo.atomic import atomic_path
 from img2loc.geo.coords import CoordinateError, validate_coords
 
@@ -40,7 +41,7 @@ COLUMNS: dict[str, str] = {
 SPLITS = ("", "train", "val", "test")
 
 
-class ManifestError(ValueError):
+class ManifestError(Img2locError, ValueError):
     """A manifest is invalid; the message names the rows and how to fix them."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from img2loc.data.places import cell_places
+from img2loc.errors import Img2locError
 from img2loc.geo.atomic import dir_mode
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
@@ -45,7 +46,7 @@ MIN_TOP_AGREEMENT = 0.98
 MAX_ACC_LOSS = 1.0
 
 
-class ExportError(RuntimeError):
+class ExportError(Img2locError, RuntimeError):
     """An export failed a check; nothing was written. The message says what and why."""
 
 

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from img2loc.errors import Img2locError
+
 #: Every temp file made here has a name ending in one of these (``.x.tmp``, ``.x.tmp.png``).
 TEMP_MARK = ".tmp"
 
@@ -106,7 +108,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], name: str = "*") -> list[
     return removed
 
 
-class FolderBusyError(ValueError):
+class FolderBusyError(Img2locError, ValueError):
     """Another run is writing to the same output folder."""
 
 

@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 
 from img2loc.data.images import ImageError, peek_image
 from img2loc.data.io import portable_paths
+from img2loc.errors import Img2locError
 from img2loc.geo.atomic import dir_mode
 from img2loc.inference import model_folder
 
@@ -110,7 +111,7 @@ MAX_REQUEST_LINE = 4096
 MAX_GZIP_BYTES = 64 * 1024 * 1024
 
 
-class ServeError(ValueError):
+class ServeError(Img2locError, ValueError):
     """The server cannot start as asked; the message says how to fix it."""
 
 

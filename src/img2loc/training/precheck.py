@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from img2loc.errors import Img2locError
+
 #: How to see every training option; said wherever an option is wrong.
 OPTIONS_TIP = (
     "every option: `img2loc train --help-all`; the resolved config: "
@@ -19,7 +21,7 @@ OPTIONS_TIP = (
 )
 
 
-class TrainSetupError(ValueError):
+class TrainSetupError(Img2locError, ValueError):
     """A training run cannot start; the message says how to fix it."""
 
 

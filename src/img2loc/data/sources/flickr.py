@@ -39,6 +39,7 @@ from img2loc.data.http import (
     secret_origin,
 )
 from img2loc.data.manifest import make_manifest
+from img2loc.errors import Img2locError
 from img2loc.geo.coords import validate_coords
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ LICENSES = {
 _RETRY_CODES = {105, 106}  # "service currently unavailable", "write operation failed"
 
 
-class FlickrError(RuntimeError):
+class FlickrError(Img2locError, RuntimeError):
     """Flickr refused the run (e.g. invalid key); the message is secret-free."""
 
 

@@ -38,6 +38,7 @@ from img2loc.data.http import (
     secret_origin,
 )
 from img2loc.data.manifest import make_manifest
+from img2loc.errors import Img2locError
 from img2loc.geo.coords import validate_coords
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ FIELDS = "id,geometry,captured_at,compass_angle,thumb_1024_url,creator"
 MAX_PER_QUERY = 2000  # the API's cap on results for one bbox query
 
 
-class MapillaryError(RuntimeError):
+class MapillaryError(Img2locError, RuntimeError):
     """The API refused the run (bad token) or answered nonsense; the message is secret-free."""
 
 

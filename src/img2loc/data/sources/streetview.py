@@ -48,6 +48,7 @@ from img2loc.data.http import (
     secret_origin,
 )
 from img2loc.data.manifest import make_manifest
+from img2loc.errors import Img2locError
 from img2loc.geo.coords import normalize_lon, validate_coords
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ _FATAL_STATUS = {"REQUEST_DENIED"}
 _SKIP_STATUS = {"ZERO_RESULTS", "NOT_FOUND"}
 
 
-class StreetViewError(RuntimeError):
+class StreetViewError(Img2locError, RuntimeError):
     """The API refused the whole run (bad key, quota); the message is secret-free."""
 
 
