@@ -179,7 +179,7 @@ def cells_show(
 
 def _write_import(df: object, report: object, output: Path, *, empty_ok: bool = False) -> None:
     from img2loc.data.manifest import ManifestError, write_manifest
-    from img2loc.geo.atomic import atomic_write_text
+    from img2loc.files import atomic_write_text
 
     skipped = report.to_frame()  # type: ignore[attr-defined]
     rep = output.with_name(output.stem + ".skipped.csv")
@@ -959,7 +959,7 @@ def geoguessr_cmd(
     for line in format_results(res):
         typer.echo(line)
     if output is not None:
-        from img2loc.geo.atomic import atomic_write_text
+        from img2loc.files import atomic_write_text
 
         atomic_write_text(output, json.dumps(res, indent=1))
         typer.echo(f"wrote {output}")

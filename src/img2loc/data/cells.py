@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from img2loc.errors import FormatError, MissingFileError
-from img2loc.geo.atomic import atomic_write_text
+from img2loc.files import atomic_write_text
 from img2loc.geo.cells import CellSet
 
 #: What to do about a bad stand-alone cell set.

@@ -33,7 +33,7 @@ from urllib.parse import quote, quote_plus
 import requests
 
 from img2loc.errors import Img2locError
-from img2loc.geo.atomic import atomic_path, remove_stale_temps
+from img2loc.files import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 

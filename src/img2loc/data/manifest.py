@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from img2loc.errors import Img2locError
-from img2loc.geo.atomic import atomic_path
+from img2loc.files import atomic_path
 from img2loc.geo.coords import CoordinateError, validate_coords
 
 COLUMNS: dict[str, str] = {

@@ -42,7 +42,7 @@ from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
 from img2loc.data.manifest import make_manifest, validate_manifest
 from img2loc.data.tables import TableError, read_table
-from img2loc.geo.atomic import atomic_path, atomic_write_text, owned_folder
+from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.geo.distance import haversine_km
 
 INFO = "_info.json"

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from img2loc.data.places import cell_places
 from img2loc.errors import Img2locError
-from img2loc.geo.atomic import dir_mode
+from img2loc.files import dir_mode
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
 from img2loc.geo.distance import geo_metrics

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from img2loc.errors import FormatError, MissingFileError
-from img2loc.geo.atomic import atomic_write_text
+from img2loc.files import atomic_write_text
 
 _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,

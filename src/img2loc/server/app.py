@@ -43,7 +43,7 @@ from urllib.parse import unquote, urlsplit
 from img2loc.data.images import ImageError, peek_image
 from img2loc.data.io import portable_paths
 from img2loc.errors import Img2locError
-from img2loc.geo.atomic import dir_mode
+from img2loc.files import dir_mode
 from img2loc.inference import model_folder
 
 #: The built web app inside the package.

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from img2loc.errors import Img2locError
-from img2loc.geo.atomic import atomic_write_bytes
+from img2loc.files import atomic_write_bytes
 
 #: Networks the local authority may vouch for.
 PRIVATE_NETS = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from img2loc.geo.atomic import (
+from img2loc.files import (
     FolderBusyError,
     atomic_path,
     atomic_write_text,
@@ -88,3 +88,57 @@ def test_cli_outputs_are_world_readable(tmp_path, umask_022):
     assert proc.returncode == 0, proc.stderr
     assert _mode(out) == 0o644 and _mode(tmp_path / "m.skipped.csv") == 0o644
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_geo_never_imports_fcntl():
+    """fcntl does not exist on Windows: the cell sets and geometry must import without it."""
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def guard(name, *a, **k):\n"
+        "    if name == 'fcntl':\n"
+        "        raise ImportError('no fcntl here (as on Windows)')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = guard\n"
+        "sys.modules.pop('fcntl', None)\n"
+        "import img2loc.geo, img2loc.geo.cells\n"
+        "assert 'fcntl' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _windows_files(monkeypatch):
+    """img2loc.files as Windows loads it: sys.platform 'win32' and an msvcrt that locks."""
+    import importlib.util
+    import types
+
+    held: set[str] = set()
+
+    def locking(fd: int, mode: int, nbytes: int) -> None:
+        key = os.path.realpath(f"/proc/self/fd/{fd}") if os.path.exists("/proc") else str(fd)
+        if key in held:
+            raise OSError(36, "Resource deadlock avoided")
+        held.add(key)
+
+    fake = types.SimpleNamespace(locking=locking, LK_NBLCK=2, held=held)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    spec = importlib.util.spec_from_file_location(
+        "img2loc_files_win", Path(__file__).parents[1] / "src" / "img2loc" / "files.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, fake
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name fds")
+def test_windows_lock_uses_msvcrt_not_fcntl(tmp_path, monkeypatch):
+    mod, fake = _windows_files(monkeypatch)
+    assert not hasattr(mod, "fcntl")
+    with mod.owned_folder(tmp_path / "out", "img2loc x"):
+        assert fake.held  # the lock went through msvcrt.locking
+        busy = pytest.raises(mod.FolderBusyError, match="another `img2loc x` run")
+        with busy, mod.owned_folder(tmp_path / "out", "img2loc x"):
+            pass
