@@ -39,6 +39,12 @@ COLUMNS: dict[str, str] = {
     "sha1": "string",
 }
 SPLITS = ("", "train", "val", "test")
+#: Columns that make a table a manifest (anything else goes through the `csv` importer).
+REQUIRED_COLUMNS = ("key", "image", "latitude", "longitude")
+#: Columns a shard sample's metadata carries: all but the local image path and its hash.
+META_COLUMNS = tuple(c for c in COLUMNS if c not in ("image", "sha1"))
+#: Columns of a shard folder's index taken from the manifest (beside split and shard).
+INDEX_COLUMNS = ("key", "source", "latitude", "longitude", "location_id", "heading", "captured")
 
 
 class ManifestError(Img2locError, ValueError):
@@ -141,4 +147,4 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a manifest written by :func:`write_manifest` (Parquet or CSV)."""
     from img2loc.data.tables import read_table
 
-    return make_manifest(read_table(path))
+    return make_manifest(read_table(Path(path)))

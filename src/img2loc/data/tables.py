@@ -12,6 +12,8 @@ from img2loc.geo.coords import validate_coords
 
 LAT_NAMES = ("latitude", "lat", "gps_lat", "gpslatitude")
 LON_NAMES = ("longitude", "lon", "lng", "long", "gps_lon", "gpslongitude")
+#: Names of the image column (a path or URL), most specific first.
+IMAGE_NAMES = ("image", "img_id", "path", "file", "filepath", "filename", "url", "image_url", "id")
 GROUP_NAMES = ("location_id", "pano_id", "panoid", "place_id")
 
 

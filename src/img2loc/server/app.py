@@ -45,11 +45,10 @@ from img2loc.data.io import portable_paths
 from img2loc.errors import Img2locError
 from img2loc.files import dir_mode
 from img2loc.inference import model_folder
+from img2loc.inference.demo import EXAMPLES_DIR
 
 #: The built web app inside the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-#: Example photos inside the package (CC BY-SA 4.0, see their ATTRIBUTION.md).
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 #: Files of a model folder that the browser may fetch.
 MODEL_FILES = model_folder.BROWSER_FILES
 #: Kept in step with CSP in web/vite.config.js (a test checks they agree). OSM tiles are
@@ -379,9 +378,6 @@ def check_static_dir(static_dir: Path) -> Path:
     return static_dir.resolve()
 
 
-IMAGE_NAMES = ("image", "path", "file", "filepath", "filename", "url")
-
-
 def portable_export_json(path: Path) -> bytes | None:
     """A model folder's export.json without local absolute paths (older exports had them)."""
     try:
@@ -420,7 +416,14 @@ def _game_rows(source: Path) -> tuple[list[tuple[str, Path, Any, Any]], list[tup
             rows.append((str(p.relative_to(source)), p, g.lat, g.lon))
         return rows, skipped
 
-    from img2loc.data.tables import LAT_NAMES, LON_NAMES, TableError, find_column, read_table
+    from img2loc.data.tables import (
+        IMAGE_NAMES,
+        LAT_NAMES,
+        LON_NAMES,
+        TableError,
+        find_column,
+        read_table,
+    )
 
     try:
         df = read_table(source)
