@@ -162,3 +162,16 @@ def test_cli_predict_on_a_folder_missing_a_file(folder, tmp_path):
     (folder / CELLS_FILE).unlink()
     line = _one_error_line(_predict(folder, tmp_path / "photo.jpg"))
     assert "cells.json is missing" in line
+
+
+def test_the_web_app_fetches_only_files_the_model_folder_names():
+    """web/src/model.js loads a model folder by name: those names must be the ones here."""
+    import re
+
+    js = Path(__file__).resolve().parents[2] / "web" / "src" / "model.js"
+    if not js.is_file():
+        pytest.skip("web sources not in this checkout")
+    named = set(re.findall(r"[\w.]+\.(?:onnx|json)(?=['`])", js.read_text()))
+    assert named, "the test no longer finds the file names in model.js"
+    assert named <= BROWSER_FILES, named - BROWSER_FILES
+    assert {CELLS_FILE, PREPROCESS_FILE, *VARIANTS.values()} <= named
