@@ -175,3 +175,11 @@ def test_the_web_app_fetches_only_files_the_model_folder_names():
     assert named, "the test no longer finds the file names in model.js"
     assert named <= BROWSER_FILES, named - BROWSER_FILES
     assert {CELLS_FILE, PREPROCESS_FILE, *VARIANTS.values()} <= named
+
+
+def test_eval_names_the_malformed_file(folder):
+    from img2loc.evaluation.models import load_model
+
+    _edit(folder / CELLS_FILE, lambda d: d["cells"][1].update(lon=500))
+    with pytest.raises(ModelError, match=r"cells\.json: cells\[1\]: field 'lon' must be a number"):
+        load_model(folder)

@@ -112,8 +112,10 @@ class OnnxModel(EvalModel):
         predictor_cls = _predictor_module().Predictor
         try:
             self._predictor = predictor_cls.load(path)
-        except Img2locError:
-            raise  # already names the file (and the field) at fault
+        except ModelError:
+            raise
+        except Img2locError as e:  # already names the file (and the field) at fault
+            raise ModelError(str(e)) from None
         except (ValueError, OSError) as e:
             raise ModelError(f"{path}: cannot load the exported model ({e})") from None
         p = self._predictor
