@@ -20,7 +20,9 @@ from numpy.typing import NDArray
 from img2loc.errors import Img2locError
 from img2loc.geo.cells import CellSet
 from img2loc.inference import model_folder
-from img2loc.inference.model_folder import ModelError
+
+# ModelError is re-exported: the CLI imports it from here.
+from img2loc.inference.model_folder import ModelError as ModelError
 from img2loc.inference.preprocess import PreprocessConfig
 
 

@@ -32,9 +32,10 @@ from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
 
-# DEFAULT_MODEL_DIR is re-exported: the CLI and older callers import it from here.
+# DEFAULT_MODEL_DIR and ModelError are re-exported: the CLI and older callers import them here.
 from img2loc.inference.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR
-from img2loc.inference.model_folder import ModelError, ModelFolder
+from img2loc.inference.model_folder import ModelError as ModelError
+from img2loc.inference.model_folder import ModelFolder
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
 
