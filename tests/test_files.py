@@ -142,3 +142,25 @@ def test_windows_lock_uses_msvcrt_not_fcntl(tmp_path, monkeypatch):
         busy = pytest.raises(mod.FolderBusyError, match="another `img2loc x` run")
         with busy, mod.owned_folder(tmp_path / "out", "img2loc x"):
             pass
+
+
+def _imported(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+    return names
+
+
+def test_files_is_the_lowest_layer_and_geo_holds_no_file_plumbing():
+    pkg = Path(__file__).resolve().parents[1] / "src" / "img2loc"
+    own = {n for n in _imported(pkg / "files.py") if n.startswith(("img2loc", "."))}
+    assert own == {"img2loc.errors"}
+    assert not {n for n in _imported(pkg / "errors.py") if n.startswith(("img2loc", "."))}
+    for f in (pkg / "geo").rglob("*.py"):
+        bad = {n for n in _imported(f) if n in ("img2loc.files", "fcntl", "msvcrt", "tempfile")}
+        assert not bad, f"{f.name} imports {bad}: file plumbing belongs in img2loc.files"
