@@ -38,6 +38,7 @@ def build_model(data: Path, out: Path) -> Path:
     import pandas as pd
     import torch
 
+    from img2loc.data.cells import write_cells
     from img2loc.export.exporter import export_checkpoint
     from img2loc.geo import CellSet
     from img2loc.training.task import GeoTask
@@ -51,7 +52,7 @@ def build_model(data: Path, out: Path) -> Path:
         max_samples=16,
         groups=df["location_id"].to_numpy(),
     )
-    cells.save(out / "cells.json")
+    write_cells(cells, out / "cells.json")
     torch.manual_seed(0)
     task = GeoTask(str(out / "cells.json"), backbone="tf_efficientnet_lite0", pretrained=True)
     ckpt = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from img2loc.data.cells import read_cells
 from img2loc.data.features import load_features
-from img2loc.geo import CellSet
 from img2loc.geo.decode import best_constant, leaf_distribution, score_optimal_leaves
 from img2loc.geo.distance import geoguessr_score, haversine_km
 
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
 
-    cells = CellSet.load(a.cells)
+    cells = read_cells(a.cells)
     assert cells.prior is not None, "cells need a prior: img2loc cells build --prior"
     leaves = np.flatnonzero(cells.is_leaf)
     prior_leaf = cells.prior[leaves] / cells.prior[leaves].sum()

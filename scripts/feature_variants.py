@@ -39,7 +39,7 @@ from torch import nn
 
 from head_experiments import BASE, HEADER, head_probs, row, score
 from img2loc.data.features import INFO, load_features
-from img2loc.geo.atomic import atomic_path, atomic_write_text
+from img2loc.files import atomic_path, atomic_write_text
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import create_backbone
 from img2loc.training.data import (

@@ -119,6 +119,7 @@ def tiny_args(data: dict[str, Path], run: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> dict[str, Path]:
     """A tiny shard set (train + val, 12 locations x 4 views) and its cell set (no torch)."""
+    from img2loc.data.cells import write_cells
     from img2loc.data.manifest import write_manifest
     from img2loc.data.shards import ShardConfig, write_shards
     from img2loc.data.sources.table import import_table
@@ -142,7 +143,7 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
         max_samples=4,
         groups=df["location_id"].to_numpy(),
     )
-    cells.save(root / "cells.json")
+    write_cells(cells, root / "cells.json")
     return {
         "root": root,
         "shards": root / "shards",

@@ -152,13 +152,13 @@ def test_a_user_error_from_any_command_is_one_line_and_exit_2(monkeypatch, tmp_p
     from typer.testing import CliRunner
 
     from img2loc.cli import app
+    from img2loc.data import cells
     from img2loc.errors import Img2locError
-    from img2loc.geo import CellSet
 
     def boom(path):
         raise Img2locError(f"{path}: fix it like this")
 
-    monkeypatch.setattr(CellSet, "load", boom)
+    monkeypatch.setattr(cells, "read_cells", boom)
     res = CliRunner().invoke(app, ["cells", "show", str(tmp_path / "c.json")])
     assert res.exit_code == 2
     assert res.output.strip() == f"error: {tmp_path / 'c.json'}: fix it like this"
@@ -169,12 +169,12 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
     from img2loc.cli import app
-    from img2loc.geo import CellSet
+    from img2loc.data import cells
 
     def bug(path):
         raise KeyError("not a user error")
 
-    monkeypatch.setattr(CellSet, "load", bug)
+    monkeypatch.setattr(cells, "read_cells", bug)
     res = CliRunner().invoke(app, ["cells", "show", str(tmp_path / "c.json")])
     assert isinstance(res.exception, KeyError)
 
@@ -192,3 +192,19 @@ def test_choices_come_from_the_library_lists(args, allowed):
     proc = run(*args, check=False)
     assert proc.returncode == 2
     assert allowed in re.sub(r"[\s│]+", " ", proc.stderr)
+
+
+def test_every_choice_names_a_list_that_exists():
+    # Choices name their list as "module:NAME" (imported only when parsed, to keep --help
+    # light): a renamed list must fail here, not in a user's hands.
+    import importlib
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "img2loc" / "cli"
+    refs = {
+        m for f in src.glob("*.py") for m in re.findall(r'choice\("([\w.]+:\w+)"', f.read_text())
+    }
+    assert len(refs) >= 5
+    for ref in refs:
+        module, name = ref.split(":")
+        assert len(list(getattr(importlib.import_module(module), name))) >= 2, ref

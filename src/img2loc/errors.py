@@ -15,3 +15,7 @@ class Img2locError(Exception):
 
 class FormatError(Img2locError, ValueError):
     """A file img2loc reads is malformed: the message names the file and the field."""
+
+
+class MissingFileError(Img2locError, FileNotFoundError):
+    """A file img2loc needs is not there: the message names it and how to make it."""

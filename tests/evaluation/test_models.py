@@ -50,8 +50,9 @@ def test_model_errors_say_what_to_pass(tmp_path, monkeypatch):
     (run / "checkpoints" / "last.ckpt").write_bytes(b"")
     with pytest.raises(ModelError, match=r"checkpoints/last\.ckpt"):
         load_model(run)
-    predictor = pytest.importorskip("img2loc.inference.predictor")
-    monkeypatch.setattr(predictor, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+    from img2loc.inference import model_folder
+
+    monkeypatch.setattr(model_folder, "DEFAULT_MODEL_DIR", tmp_path / "absent")
     with pytest.raises(ModelError, match="--model"):
         load_model(None)
 
@@ -172,11 +173,11 @@ def test_default_model_may_be_browser_only(model_dir, tmp_path, monkeypatch):
     import shutil
 
     from img2loc.evaluation.models import default_model_dir, load_model
-    from img2loc.inference import predictor
+    from img2loc.inference import model_folder
 
     only = tmp_path / "default_model"
     shutil.copytree(model_dir, only)
     (only / "model.onnx").unlink()
-    monkeypatch.setattr(predictor, "DEFAULT_MODEL_DIR", only)
+    monkeypatch.setattr(model_folder, "DEFAULT_MODEL_DIR", only)
     assert default_model_dir() == only
     assert load_model(None).cells is not None

@@ -74,35 +74,6 @@ def test_build_rejects_bad_input():
         CellSet.build([0], [0], min_samples=5, max_samples=10)
 
 
-def test_json_round_trip(tmp_path, rng):
-    lat, lon = _clustered(rng)
-    cells = CellSet.build(lat, lon, min_samples=20, max_samples=100)
-    path = tmp_path / "cells.json"
-    cells.save(path)
-    raw = json.loads(path.read_text())
-    assert raw["params"]["max_samples"] == 100
-    rec = raw["cells"][0]
-    assert {"token", "level", "parent", "lat", "lon", "count", "polygon"} <= set(rec)
-    back = CellSet.load(path)
-    assert np.array_equal(back.ids, cells.ids)
-    assert np.array_equal(back.counts, cells.counts)
-    assert np.array_equal(back.parent, cells.parent)
-    assert np.allclose(back.center_lat, cells.center_lat, atol=1e-6)
-    assert np.array_equal(back.labels(lat, lon), cells.labels(lat, lon))
-    assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temp file
-
-
-def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cells build"):
-        CellSet.load(tmp_path / "missing.json")
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        CellSet.load(tmp_path / "bad.json")
-    (tmp_path / "other.json").write_text('{"format": "geojson"}')
-    with pytest.raises(ValueError, match="not an img2loc cell set"):
-        CellSet.load(tmp_path / "other.json")
-
-
 def test_oracle_is_an_upper_bound(rng):
     lat, lon = _clustered(rng)
     coarse = CellSet.build(lat, lon, min_samples=20, max_samples=1000, max_level=6)

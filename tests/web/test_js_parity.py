@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from img2loc.geo import CellSet, s2
+from img2loc.data.cells import read_cells
+from img2loc.geo import s2
 from img2loc.geo.decode import decode, leaf_distribution
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from tests.web.conftest import b64, run_node
@@ -82,7 +83,7 @@ def test_s2_tokens_match_python() -> None:
 
 
 def test_decoding_matches_python(model_dir: Path) -> None:
-    cells = CellSet.load(model_dir / "cells.json")
+    cells = read_cells(model_dir / "cells.json")
     rng = np.random.default_rng(3)
     n = len(cells)
     probs = rng.uniform(0, 1, (12, n)) ** 3

@@ -61,6 +61,7 @@ def cells_build(
     ] = 1000,
 ) -> None:
     """Partition the Earth into adaptive S2 cells from photo coordinates."""
+    from img2loc.data.cells import write_cells
     from img2loc.data.tables import TableError, read_coordinates
     from img2loc.geo import CellSet, CoordinateError, oracle_metrics
 
@@ -84,7 +85,7 @@ def cells_build(
             )
     except (TableError, CoordinateError, ValueError) as e:
         raise fail(str(e)) from None
-    cells.save(output)
+    write_cells(cells, output)
     info = cells.summary()
     counted = "location groups" if groups is not None else "photos"
     typer.echo(
@@ -116,11 +117,11 @@ def cells_show(
     ),
 ) -> None:
     """Draw a cell set on a world map with country outlines (offline)."""
-    from img2loc.geo import CellSet
+    from img2loc.data.cells import read_cells
     from img2loc.viz.maps import plot_cells
 
     try:
-        cells = CellSet.load(cells_json)
+        cells = read_cells(cells_json)
     except (FileNotFoundError, ValueError) as e:
         raise fail(str(e)) from None
     plot_cells(cells, output)

@@ -69,9 +69,10 @@ def eval_cmd(
     from img2loc.evaluation import EvalOptions, evaluate
     from img2loc.evaluation.models import ModelError
     from img2loc.evaluation.report import summary_lines
+    from img2loc.inference.model_folder import has_model
 
     extra = list(more_data or [])
-    if any(p.suffix == ".ckpt" or (p / "model.onnx").exists() for p in extra):
+    if any(p.suffix == ".ckpt" or has_model(p) for p in extra):
         raise fail("a model among the DATA arguments: repeat --compare for each model")
     opts = EvalOptions(
         split=split,

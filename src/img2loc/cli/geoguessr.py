@@ -84,7 +84,7 @@ def geoguessr_cmd(
     for line in format_results(res):
         typer.echo(line)
     if output is not None:
-        from img2loc.geo.atomic import atomic_write_text
+        from img2loc.files import atomic_write_text
 
         atomic_write_text(output, json.dumps(res, indent=1))
         typer.echo(f"wrote {output}")

@@ -24,7 +24,7 @@ def write_import(
     df: pd.DataFrame, report: ImportReport, output: Path, *, empty_ok: bool = False
 ) -> None:
     from img2loc.data.manifest import ManifestError, write_manifest
-    from img2loc.geo.atomic import atomic_write_text
+    from img2loc.files import atomic_write_text
 
     skipped = report.to_frame()
     rep = output.with_name(output.stem + ".skipped.csv")

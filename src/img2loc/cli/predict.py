@@ -28,7 +28,7 @@ def predict_cmd(
         str,
         typer.Option(
             help="auto (fp32 if present), fp32 or browser (compressed).",
-            parser=choice("img2loc.inference.predictor:VARIANTS", "auto"),
+            parser=choice("img2loc.inference.model_folder:VARIANTS", "auto"),
         ),
     ] = "auto",
     top_k: Annotated[int, typer.Option(help="Most probable cells listed per photo.")] = 5,

@@ -23,7 +23,7 @@ from scipy.cluster.vq import kmeans2
 
 from img2loc.data.features import load_feature_info, load_features
 from img2loc.data.manifest import read_manifest, write_manifest
-from img2loc.geo.atomic import atomic_write_text
+from img2loc.files import atomic_write_text
 
 
 def cluster_features(

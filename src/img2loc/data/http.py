@@ -32,7 +32,8 @@ from urllib.parse import quote, quote_plus
 
 import requests
 
-from img2loc.geo.atomic import atomic_path, remove_stale_temps
+from img2loc.errors import Img2locError
+from img2loc.files import atomic_path, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
         logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 
-class HTTPError(RuntimeError):
+class HTTPError(Img2locError, RuntimeError):
     """A request failed for good; the message names the (redacted) URL."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -90,7 +91,7 @@ class NotAnImageError(HTTPError):
     """A download answered 200 with something that is not an image (e.g. an HTML error page)."""
 
 
-class MissingCredentialsError(RuntimeError):
+class MissingCredentialsError(Img2locError, RuntimeError):
     """No API key/token was given; the message says how to provide one."""
 
 
@@ -358,7 +359,7 @@ def _snippet(response: requests.Response, n: int = 300) -> str:
         return "<unreadable body>"
 
 
-class StateMismatchError(RuntimeError):
+class StateMismatchError(Img2locError, RuntimeError):
     """The output directory holds state from a run with different settings."""
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from img2loc.errors import Img2locError
+
 try:  # HEIC/HEIF from phones
     import pillow_heif
 
@@ -32,7 +34,7 @@ IMAGE_SUFFIXES = frozenset(
 MAX_PIXELS = 90_000_000
 
 
-class ImageError(ValueError):
+class ImageError(Img2locError, ValueError):
     """An image cannot be used; the message says why."""
 
 

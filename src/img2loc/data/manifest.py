@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from img2loc.geo.atomic import atomic_path
+from img2loc.errors import Img2locError
+from img2loc.files import atomic_path
 from img2loc.geo.coords import CoordinateError, validate_coords
 
 COLUMNS: dict[str, str] = {
@@ -38,9 +39,15 @@ COLUMNS: dict[str, str] = {
     "sha1": "string",
 }
 SPLITS = ("", "train", "val", "test")
+#: Columns that make a table a manifest (anything else goes through the `csv` importer).
+REQUIRED_COLUMNS = ("key", "image", "latitude", "longitude")
+#: Columns a shard sample's metadata carries: all but the local image path and its hash.
+META_COLUMNS = tuple(c for c in COLUMNS if c not in ("image", "sha1"))
+#: Columns of a shard folder's index taken from the manifest (beside split and shard).
+INDEX_COLUMNS = ("key", "source", "latitude", "longitude", "location_id", "heading", "captured")
 
 
-class ManifestError(ValueError):
+class ManifestError(Img2locError, ValueError):
     """A manifest is invalid; the message names the rows and how to fix them."""
 
 
@@ -140,4 +147,4 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a manifest written by :func:`write_manifest` (Parquet or CSV)."""
     from img2loc.data.tables import read_table
 
-    return make_manifest(read_table(path))
+    return make_manifest(read_table(Path(path)))

@@ -40,9 +40,9 @@ from tqdm import tqdm
 
 from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
-from img2loc.data.manifest import make_manifest, validate_manifest
+from img2loc.data.manifest import INDEX_COLUMNS, META_COLUMNS, make_manifest, validate_manifest
 from img2loc.data.tables import TableError, read_table
-from img2loc.geo.atomic import atomic_path, atomic_write_text, owned_folder
+from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.geo.distance import haversine_km
 
 INFO = "_info.json"
@@ -50,18 +50,7 @@ PLAN = "_plan.json"
 INDEX = "_index.parquet"
 SKIPPED = "skipped.csv"
 SKIPPED_COLUMNS = ("key", "image", "reason")
-META_FIELDS = (
-    "key",
-    "source",
-    "latitude",
-    "longitude",
-    "location_id",
-    "heading",
-    "captured",
-    "license",
-    "attribution",
-    "split",
-)
+META_FIELDS = META_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -266,7 +255,7 @@ def read_index(folder: str | Path, split: str | None = None) -> pd.DataFrame:
 def _write_index(out: Path, plan: dict[str, list[pd.DataFrame]], failed: set[str]) -> None:
     """``_index.parquet``: one row per written sample (key, coordinates, split, shard), so
     cell sets, statistics and evaluation need not open the tars."""
-    cols = ["key", "source", "latitude", "longitude", "location_id", "heading", "captured"]
+    cols = list(INDEX_COLUMNS)
     rows = [
         part[cols].assign(split=split, shard=f"{split}-{i:06d}.tar")
         for split, parts in plan.items()

@@ -7,14 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from img2loc.errors import Img2locError
 from img2loc.geo.coords import validate_coords
 
 LAT_NAMES = ("latitude", "lat", "gps_lat", "gpslatitude")
 LON_NAMES = ("longitude", "lon", "lng", "long", "gps_lon", "gpslongitude")
+#: Names of the image column (a path or URL), most specific first.
+IMAGE_NAMES = ("image", "img_id", "path", "file", "filepath", "filename", "url", "image_url", "id")
 GROUP_NAMES = ("location_id", "pano_id", "panoid", "place_id")
 
 
-class TableError(ValueError):
+class TableError(Img2locError, ValueError):
     """A manifest/CSV cannot be used; the message says how to fix it."""
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from img2loc.data.io import resolve, tar_ref
-from img2loc.data.manifest import make_manifest, read_manifest
+from img2loc.data.manifest import REQUIRED_COLUMNS, make_manifest, read_manifest
 from img2loc.data.shards import is_shard_folder, read_info
 from img2loc.data.tables import TableError, read_table
 
@@ -82,7 +82,7 @@ def _read_table_input(
     from img2loc.data.sources.table import import_table
 
     head = read_table(path).head(0)
-    if {"key", "image", "latitude", "longitude"} <= set(head.columns):
+    if set(REQUIRED_COLUMNS) <= set(head.columns):
         df = read_manifest(path)
         df["image"] = [resolve(r, image_dir or path.parent) for r in df["image"]]
         return df, []

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from img2loc.errors import Img2locError
 from img2loc.geo.cells import CellSet
+from img2loc.inference import model_folder
+
+# ModelError is re-exported: the CLI imports it from here.
+from img2loc.inference.model_folder import ModelError as ModelError
 from img2loc.inference.preprocess import PreprocessConfig
-
-
-class ModelError(ValueError):
-    """A model cannot be loaded; the message says what to pass instead."""
 
 
 class EvalModel:
@@ -113,7 +114,11 @@ class OnnxModel(EvalModel):
         predictor_cls = _predictor_module().Predictor
         try:
             self._predictor = predictor_cls.load(path)
-        except (ValueError, OSError, KeyError) as e:
+        except ModelError:
+            raise
+        except Img2locError as e:  # already names the file (and the field) at fault
+            raise ModelError(str(e)) from None
+        except (ValueError, OSError) as e:
             raise ModelError(f"{path}: cannot load the exported model ({e})") from None
         p = self._predictor
         super().__init__(path, p.cells, p.preprocess)
@@ -143,11 +148,10 @@ def _predictor_module() -> Any:
 
 def default_model_dir() -> Path:
     """The model shipped with the package, or a ModelError saying it is missing."""
-    mod = _predictor_module()
     try:
         # The package ships the browser model only; either variant makes a model folder.
-        folder, _ = mod.resolve_model(None, "auto")
-    except mod.ModelError:
+        folder, _ = model_folder.resolve_model(None, "auto")
+    except ModelError:
         raise ModelError(
             "no default model is installed with this img2loc; pass --model with a training "
             "checkpoint (.ckpt) or an exported model directory (`img2loc export`)"
@@ -170,12 +174,12 @@ def load_model(spec: str | Path | None) -> EvalModel:
         raise ModelError(f"{path}: no such model file or directory")
     if path.is_dir():
         # fp32 when present, else the browser model (all the package ships).
-        if (path / "model.onnx").exists() or (path / "model.browser.onnx").exists():
+        if model_folder.has_model(path):
             return OnnxModel(path)
         ckpts = sorted(path.glob("checkpoints/*.ckpt"))
         hint = f"; e.g. --model {ckpts[-1]}" if ckpts else ""
         raise ModelError(
-            f"{path} is not an exported model (no model.onnx or model.browser.onnx); "
+            f"{path} is not an exported model (no {' or '.join(model_folder.VARIANTS.values())}); "
             f"pass a .ckpt file{hint}"
         )
     return CheckpointModel(path)

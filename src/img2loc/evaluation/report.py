@@ -33,7 +33,7 @@ from img2loc.evaluation.pipeline import (
     ModelResult,
     cell_guesses,
 )
-from img2loc.geo.atomic import atomic_write_text
+from img2loc.files import atomic_write_text
 from img2loc.geo.cells import oracle_metrics
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
 

@@ -1,15 +1,10 @@
-"""The model folder that ``img2loc export`` writes (no torch here).
+"""The pieces of the model folder that ``img2loc export`` writes (no torch here).
 
-Layout (the contract read by ``Predictor``, evaluation and the browser):
-
-* ``model.onnx`` — fp32; input ``image`` (N, 3, S, S) float32, normalised as
-  ``preprocess.json`` says; output ``probs`` (N, n_cells): per-cell sigmoid probabilities.
-* ``model.browser.onnx`` — the same graph with compressed weights (fp32 compute).
-* ``cells.json`` — the cell set (CellSet format) plus per cell ``ancestors``
-  (tokens, parent first), ``leaf`` and ``place`` (named at the cell's scale: country,
-  region or town; see :func:`img2loc.data.places.place_at_scale`).
-* ``preprocess.json`` — :class:`~img2loc.inference.preprocess.PreprocessConfig`.
-* ``README.md`` — model card; ``export.json`` — versions, checksums and parity figures.
+The folder's layout and file names live in :mod:`img2loc.inference.model_folder` (the
+contract read by ``Predictor``, evaluation and the browser). ``cells.json`` holds the cell
+set (CellSet format) plus per cell ``ancestors`` (tokens, parent first), ``leaf`` and
+``place`` (named at the cell's scale: country, region or town; see
+:func:`img2loc.data.places.place_at_scale`).
 """
 
 from __future__ import annotations
@@ -27,10 +22,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from img2loc.data.places import cell_places
-from img2loc.geo.atomic import dir_mode
+from img2loc.errors import Img2locError
+from img2loc.files import dir_mode
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
 from img2loc.geo.distance import geo_metrics
+from img2loc.inference.model_folder import (
+    BROWSER_FILE,
+    CELLS_FILE,
+    EXPORT_FILE,
+    FP32_FILE,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    PREPROCESS_FILE,
+)
 
 FORMAT, FORMAT_VERSION = "img2loc-model", 1
 #: ONNX Runtime fp32 vs PyTorch: largest allowed probability difference.
@@ -41,7 +46,7 @@ MIN_TOP_AGREEMENT = 0.98
 MAX_ACC_LOSS = 1.0
 
 
-class ExportError(RuntimeError):
+class ExportError(Img2locError, RuntimeError):
     """An export failed a check; nothing was written. The message says what and why."""
 
 
@@ -110,7 +115,7 @@ def file_info(path: Path) -> dict[str, Any]:
 def check_output(out: Path) -> None:
     """Refuse to replace anything but an empty folder or an earlier model folder."""
     if out.exists() and not (
-        out.is_dir() and (not any(out.iterdir()) or (out / "export.json").exists())
+        out.is_dir() and (not any(out.iterdir()) or (out / EXPORT_FILE).exists())
     ):
         raise ExportError(
             f"{out} exists and is not a model folder from `img2loc export`; "
@@ -166,7 +171,7 @@ def model_card(info: dict[str, Any], hparams: dict[str, Any], cells: CellSet) ->
         "",
         "Guesses where a photo was taken from its pixels: one sigmoid probability per adaptive",
         "S2 cell (a split cell stays beside its children). Use it with `img2loc predict --model",
-        "THIS_FOLDER` or `Predictor.load('THIS_FOLDER')`; the browser loads `model.browser.onnx`.",
+        f"THIS_FOLDER` or `Predictor.load('THIS_FOLDER')`; the browser loads `{BROWSER_FILE}`.",
         "",
         "## Files",
         "",
@@ -174,11 +179,11 @@ def model_card(info: dict[str, Any], hparams: dict[str, Any], cells: CellSet) ->
         "|---|---|---:|",
     ]
     what = {
-        "model.onnx": "fp32 ONNX, input `image` (N,3,S,S), output `probs` (N,cells)",
-        "model.browser.onnx": f"{parity['browser']['weights']} weights, fp32 compute",
-        "cells.json": "cells: token, level, centre, polygon, ancestors, place",
-        "preprocess.json": "resize, crop, mean/std applied before the model",
-        "export.json": "versions, checksums, parity figures",
+        FP32_FILE: f"fp32 ONNX, input `{INPUT_NAME}` (N,3,S,S), output `{OUTPUT_NAME}` (N,cells)",
+        BROWSER_FILE: f"{parity['browser']['weights']} weights, fp32 compute",
+        CELLS_FILE: "cells: token, level, centre, polygon, ancestors, place",
+        PREPROCESS_FILE: "resize, crop, mean/std applied before the model",
+        EXPORT_FILE: "versions, checksums, parity figures",
     }
     for name, meta in info["files"].items():
         lines.append(f"| `{name}` | {what.get(name, '')} | {meta['bytes'] / 1e6:.2f} MB |")

@@ -42,7 +42,17 @@ from img2loc.export.bundle import (
     staging_dir,
 )
 from img2loc.export.devdata import DevImages, generated_images, load_dev_images
-from img2loc.inference.predictor import INPUT_NAME, OUTPUT_NAME, VARIANTS, Predictor
+from img2loc.inference.model_folder import (
+    CARD_FILE,
+    CELLS_FILE,
+    EXPORT_FILE,
+    INPUT_NAME,
+    MODEL_FILES,
+    OUTPUT_NAME,
+    PREPROCESS_FILE,
+    VARIANTS,
+)
+from img2loc.inference.predictor import Predictor
 from img2loc.training.task import load_checkpoint, read_checkpoint
 
 OPSET = 18
@@ -168,8 +178,8 @@ def export_checkpoint(
 
     with staging_dir(out) as tmp:
         onnx.save(proto, tmp / VARIANTS["fp32"])
-        (tmp / "cells.json").write_text(json.dumps(cells_document(cells), separators=(",", ":")))
-        pre.save(tmp / "preprocess.json")
+        (tmp / CELLS_FILE).write_text(json.dumps(cells_document(cells), separators=(",", ":")))
+        pre.save(tmp / PREPROCESS_FILE)
         fp32 = Predictor.load(tmp, "fp32")
         got = fp32.run(dev.x)
         fp32.batch_size = 1  # the batch axis is dynamic: one image alone gives the same answer
@@ -182,7 +192,7 @@ def export_checkpoint(
                 "Nothing was written."
             )
         log(
-            f"fp32 model.onnx: checker ok; ONNX Runtime vs PyTorch max |diff| {diff:.2e} "
+            f"fp32 {VARIANTS['fp32']}: checker ok; ONNX Runtime vs PyTorch max |diff| {diff:.2e} "
             f"(limit {FP32_TOLERANCE:g}) on {dev.n} images, batches of 1 and up to 32"
         )
         browser, cmp = choose_browser_model(proto, got, dev, cells, pre, log)
@@ -213,7 +223,7 @@ def export_checkpoint(
                 "name": OUTPUT_NAME,
                 "shape": ["batch", len(cells)],
                 "dtype": "float32",
-                "meaning": "per-cell sigmoid probability, cells in cells.json order",
+                "meaning": f"per-cell sigmoid probability, cells in {CELLS_FILE} order",
             },
             "parity": {
                 "images": dev.source,
@@ -233,15 +243,12 @@ def export_checkpoint(
                 "fp32": cmp["metrics_ref"],
                 f"browser ({cmp['weights']})": cmp["metrics"],
             }
-        info["files"] = {
-            name: file_info(tmp / name)
-            for name in (VARIANTS["fp32"], VARIANTS["browser"], "cells.json", "preprocess.json")
-        }
+        info["files"] = {name: file_info(tmp / name) for name in MODEL_FILES}
         # A model folder travels (and is served to browsers): no local paths inside.
         card = portable_paths(model_card(info, hp, cells))
-        (tmp / "README.md").write_text(str(card))
+        (tmp / CARD_FILE).write_text(str(card))
         portable = portable_paths(json.loads(json.dumps(info, default=str)))
-        (tmp / "export.json").write_text(json.dumps(portable, indent=2))
+        (tmp / EXPORT_FILE).write_text(json.dumps(portable, indent=2))
     log(
         f"wrote {out} in {time.perf_counter() - t0:.1f} s: "
         + ", ".join(f"{n} {m['bytes'] / 1e6:.2f} MB" for n, m in info["files"].items())

@@ -8,18 +8,16 @@ it, from region to street block, and coarse cells learn from many more photos.
 
 from __future__ import annotations
 
-import json
-import os
+import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
+from img2loc.errors import FormatError
 from img2loc.geo import s2
-from img2loc.geo.atomic import atomic_write_text
 from img2loc.geo.coords import validate_coords
 from img2loc.geo.distance import THRESHOLDS_KM, from_xyz, geo_metrics, haversine_km, to_xyz
 
@@ -31,7 +29,7 @@ class CellSet:
     """An ordered set of S2 cells; a cell's index is its label.
 
     Cells are sorted by level, then id, so every parent precedes its children.
-    Build one with :meth:`build`, load one with :meth:`load`.
+    Build one with :meth:`build`; read one with :func:`img2loc.data.cells.read_cells`.
     """
 
     def __init__(
@@ -339,38 +337,72 @@ class CellSet:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CellSet:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`, validated record by record.
+
+        Raises :class:`~img2loc.errors.FormatError` naming the record and the field
+        (the reader of the file adds the file's name).
+        """
+        if not isinstance(d, dict):
+            raise FormatError(f"expected a JSON object, got {type(d).__name__}")
         if d.get("format") != FORMAT:
-            raise ValueError(f"not an img2loc cell set (format={d.get('format')!r})")
-        if int(d.get("version", 0)) > FORMAT_VERSION:
-            raise ValueError(
-                f"cell set version {d['version']} is newer than this img2loc "
+            raise FormatError(f"not an img2loc cell set (format={d.get('format')!r})")
+        version = d.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise FormatError(f"field 'version' must be an integer, got {version!r}")
+        if version > FORMAT_VERSION:
+            raise FormatError(
+                f"cell set version {version} is newer than this img2loc "
                 f"understands ({FORMAT_VERSION}); upgrade img2loc"
             )
-        cells = d["cells"]
-        ids = [s2.token_to_id(c["token"]) for c in cells]
-        counts = [int(c.get("count", 0)) for c in cells]
-        centers = [(float(c["lat"]), float(c["lon"])) for c in cells]
-        prior = [float(c["prior"]) for c in cells] if all("prior" in c for c in cells) else None
-        return cls(ids, counts, d.get("params", {}), centers, prior)
-
-    def save(self, path: str | os.PathLike[str], polygons: bool = True) -> None:
-        """Write JSON atomically (temp file + rename)."""
-        atomic_write_text(path, json.dumps(self.to_dict(polygons), separators=(",", ":")))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CellSet:
-        """Read a cell set written by :meth:`save`."""
-        p = Path(path)
+        cells = d.get("cells")
+        if not isinstance(cells, list) or not cells:
+            raise FormatError("field 'cells' must be a non-empty list of cell records")
+        params = d.get("params", {})
+        if not isinstance(params, dict):
+            raise FormatError(f"field 'params' must be an object, got {type(params).__name__}")
+        ids, counts, centers, prior = [], [], [], []
+        for i, c in enumerate(cells):
+            token, count, lat, lon, p = _cell_record(i, c)
+            ids.append(token)
+            counts.append(count)
+            centers.append((lat, lon))
+            prior.append(p)
+        priors = [p for p in prior if p is not None]
+        if len(priors) < len(prior):  # priors are all or none
+            priors = []
         try:
-            d = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"no cell set at {p}; build one with `img2loc cells build`"
-            ) from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p} is not valid JSON ({e}); rebuild it") from None
-        return cls.from_dict(d)
+            return cls(ids, counts, params, centers, priors or None)
+        except ValueError as e:
+            raise FormatError(str(e)) from None
+
+
+def _cell_record(i: int, c: object) -> tuple[int, int, float, float, float | None]:
+    """(id, count, lat, lon, prior or None) of record ``i`` of a cell set document."""
+    if not isinstance(c, dict):
+        raise FormatError(f"cells[{i}] must be an object, got {type(c).__name__}")
+
+    def number(key: str, lo: float, hi: float) -> float:
+        v = c.get(key)
+        if v is None:
+            raise FormatError(f"cells[{i}]: field {key!r} is missing")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise FormatError(
+                f"cells[{i}]: field {key!r} must be a number in [{lo:g}, {hi:g}], got {v!r}"
+            )
+        return float(v)
+
+    token = c.get("token")
+    if not isinstance(token, str):
+        raise FormatError(f"cells[{i}]: field 'token' must be an S2 token string, got {token!r}")
+    try:
+        cid = s2.token_to_id(token)
+    except ValueError as e:
+        raise FormatError(f"cells[{i}]: field 'token': {e}") from None
+    count = c.get("count", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise FormatError(f"cells[{i}]: field 'count' must be a whole number >= 0, got {count!r}")
+    prior = number("prior", 0.0, math.inf) if "prior" in c else None
+    return cid, count, number("lat", -90.0, 90.0), number("lon", -180.0, 180.0), prior
 
 
 def oracle_metrics(

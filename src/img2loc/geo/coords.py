@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from img2loc.errors import Img2locError
 
-class CoordinateError(ValueError):
+
+class CoordinateError(Img2locError, ValueError):
     """A coordinate is missing, not finite or out of range; the message names the rows."""
 
 

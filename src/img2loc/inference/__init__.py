@@ -5,12 +5,7 @@ a folder uses the model bundled with the package. ``predict`` also takes lists, 
 bytes, PIL images and numpy arrays.
 """
 
-from img2loc.inference.predictor import (
-    DEFAULT_MODEL_DIR,
-    ModelError,
-    Prediction,
-    Predictor,
-    TopCell,
-)
+from img2loc.inference.model_folder import DEFAULT_MODEL_DIR, ModelError
+from img2loc.inference.predictor import Prediction, Predictor, TopCell
 
 __all__ = ["DEFAULT_MODEL_DIR", "ModelError", "Prediction", "Predictor", "TopCell"]

@@ -19,6 +19,8 @@ from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, t
 from img2loc.inference.output import cut
 from img2loc.inference.predictor import Prediction, Predictor
 
+#: Example photos inside the package (CC BY-SA 4.0, see their ATTRIBUTION.md); the demo
+#: and the web app's game use them.
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
 

@@ -1,14 +1,13 @@
 """`Predictor`: an exported model folder run with ONNX Runtime (no torch).
 
-A model folder (written by ``img2loc export``) holds ``model.onnx`` (fp32),
-``model.browser.onnx`` (compressed weights), ``cells.json`` (cells with place
-names), ``preprocess.json`` and a model card. Images are decoded in a thread
-pool (Pillow releases the GIL) while ONNX Runtime runs the previous batch.
+A model folder (written by ``img2loc export``; its files and their checks live in
+:mod:`img2loc.inference.model_folder`) holds the ONNX model, its cells with place names
+and its preprocessing. Images are decoded in a thread pool (Pillow releases the GIL)
+while ONNX Runtime runs the previous batch.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -32,18 +31,13 @@ from img2loc.geo.decode import (
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
 from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
+
+# DEFAULT_MODEL_DIR and ModelError are re-exported: the CLI and older callers import them here.
+from img2loc.inference.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR
+from img2loc.inference.model_folder import ModelError as ModelError
+from img2loc.inference.model_folder import ModelFolder
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
-
-#: The model shipped inside the package (used when no model folder is given).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
-#: Model files by variant name.
-VARIANTS = {"fp32": "model.onnx", "browser": "model.browser.onnx"}
-INPUT_NAME, OUTPUT_NAME = "image", "probs"
-
-
-class ModelError(ValueError):
-    """A model folder cannot be used; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -120,52 +114,6 @@ class Prediction:
             "views": list(self.views),
             "view_errors": list(self.view_errors),
         }
-
-
-def resolve_model(model_dir: str | os.PathLike[str] | None, variant: str) -> tuple[Path, Path]:
-    """(model folder, ONNX file) for a folder (default: the bundled model) and a variant.
-
-    ``variant``: ``fp32`` (model.onnx), ``browser`` (model.browser.onnx) or ``auto``
-    (fp32 when present). A path to an ``.onnx`` file inside a model folder also works.
-    """
-    if variant not in (*VARIANTS, "auto"):
-        raise ModelError(f"variant must be one of {[*VARIANTS, 'auto']}, got {variant!r}")
-    d = DEFAULT_MODEL_DIR if model_dir is None else Path(model_dir)
-    if d.suffix == ".onnx" and d.is_file():
-        return d.parent, d
-    if not d.is_dir():
-        if model_dir is None:
-            raise ModelError(
-                f"no bundled model in this installation ({d} is missing). Pass a model folder "
-                "written by `img2loc export`: `img2loc predict --model DIR ...` or "
-                "Predictor.load('DIR')"
-            )
-        if d.is_file():
-            what = "a training checkpoint" if d.suffix == ".ckpt" else "a file"
-            raise ModelError(
-                f"{d} is {what}; --model takes a model folder: make one with "
-                f"`img2loc export {d} -o model_dir/`, then pass --model model_dir/"
-            )
-        raise ModelError(f"model folder {d} not found; write one with `img2loc export`")
-    names = [VARIANTS["fp32"], VARIANTS["browser"]] if variant == "auto" else [VARIANTS[variant]]
-    for n in names:
-        if (d / n).is_file():
-            return d, d / n
-    raise ModelError(
-        f"{d} has no {' or '.join(names)}; is it a model folder written by `img2loc export`?"
-    )
-
-
-def _load_cells(path: Path) -> tuple[CellSet, list[str] | None]:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{path} is missing; re-export the model with `img2loc export`") from None
-    except json.JSONDecodeError as e:
-        raise ModelError(f"{path} is not valid JSON ({e}); re-export the model") from None
-    places = [c.get("place") for c in doc.get("cells", [])]
-    ok = bool(places) and all(isinstance(p, str) for p in places)
-    return CellSet.from_dict(doc), [str(p) for p in places] if ok else None
 
 
 def make_session(model: Path | bytes, threads: int | None = None) -> Any:
@@ -248,18 +196,13 @@ class Predictor:
             pano_views: perspective views rendered from a 360° panorama, which is
                 then answered as one multi-view place (0: no panorama handling).
         """
-        d, onnx_path = resolve_model(model_dir, variant)
-        cells, places = _load_cells(d / "cells.json")
-        pre_path = d / "preprocess.json"
-        if not pre_path.is_file():
-            raise ModelError(f"{pre_path} is missing; re-export the model with `img2loc export`")
-        pre = PreprocessConfig.load(pre_path)
+        folder = ModelFolder.open(model_dir, variant)
         return cls(
-            make_session(onnx_path, threads),
-            cells,
-            pre,
-            places,
-            model_path=onnx_path,
+            make_session(folder.onnx, threads),
+            folder.cells,
+            folder.preprocess,
+            folder.places,
+            model_path=folder.onnx,
             batch_size=batch_size,
             workers=workers,
             pano_views=pano_views,

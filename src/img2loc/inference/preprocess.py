@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from img2loc.geo.atomic import atomic_write_text
+from img2loc.errors import FormatError, MissingFileError
+from img2loc.files import atomic_write_text
 
 _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
@@ -42,11 +43,17 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         if self.interpolation not in _RESAMPLE:
-            raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}")
+            raise ValueError(
+                f"field 'interpolation' must be one of {sorted(_RESAMPLE)}, "
+                f"got {self.interpolation!r}"
+            )
         if self.crop not in ("center", "none"):
-            raise ValueError("crop must be 'center' or 'none'")
+            raise ValueError(f"field 'crop' must be 'center' or 'none', got {self.crop!r}")
         if not 0 < self.input_size <= self.resize_size:
-            raise ValueError("need 0 < input_size <= resize_size")
+            raise ValueError(
+                f"fields 'input_size' and 'resize_size': need 0 < input_size <= resize_size, "
+                f"got {self.input_size} and {self.resize_size}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -55,18 +62,51 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        """Inverse of :meth:`to_dict`; :class:`FormatError` names a malformed field."""
+        if not isinstance(d, dict):
+            raise FormatError(f"expected a JSON object, got {type(d).__name__}")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for k in ("input_size", "resize_size"):
+            v = known.get(k, 1)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise FormatError(f"field {k!r} must be a whole number > 0, got {v!r}")
         for k in ("mean", "std"):
             if k in known:
-                known[k] = tuple(float(x) for x in known[k])
-        return cls(**known)
+                v = known[k]
+                if not (
+                    isinstance(v, list)
+                    and len(v) == 3
+                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                ):
+                    raise FormatError(f"field {k!r} must be a list of 3 numbers, got {v!r}")
+                if k == "std" and not all(x > 0 for x in v):
+                    raise FormatError(f"field 'std' must be > 0, got {v!r}")
+                known[k] = tuple(float(x) for x in v)
+        for k in ("interpolation", "crop", "layout"):
+            if k in known and not isinstance(known[k], str):
+                raise FormatError(f"field {k!r} must be a string, got {known[k]!r}")
+        try:
+            return cls(**known)
+        except ValueError as e:
+            raise FormatError(str(e)) from None
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> PreprocessConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a ``preprocess.json``; errors name the file and the field."""
+        p = Path(path)
+        try:
+            doc = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise MissingFileError(f"{p} is missing; re-export the model") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise FormatError(f"{p} is not valid JSON ({e}); re-export the model") from None
+        try:
+            return cls.from_dict(doc)
+        except FormatError as e:
+            raise FormatError(f"{p}: {e}; re-export the model") from None
 
 
 def resize_crop(im: Image.Image, cfg: PreprocessConfig) -> Image.Image:

@@ -17,6 +17,7 @@ import timm
 import torch
 from torch import nn
 
+from img2loc.errors import Img2locError
 from img2loc.inference.preprocess import PreprocessConfig
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
@@ -31,7 +32,7 @@ OFFLINE_WEIGHTS = {
 }
 
 
-class WeightsError(RuntimeError):
+class WeightsError(Img2locError, RuntimeError):
     """Pretrained weights cannot be had; the message says how to supply them."""
 
 

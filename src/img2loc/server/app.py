@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import ipaddress
-import json
-import math
 import shutil
 import sys
-import tempfile
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,25 +35,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from img2loc.data.images import ImageError, peek_image
-from img2loc.data.io import portable_paths
-from img2loc.geo.atomic import dir_mode
-
-#: The built web app inside the package.
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-#: Example photos inside the package (CC BY-SA 4.0, see their ATTRIBUTION.md).
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
-#: Files of a model folder that the browser may fetch.
-MODEL_FILES = frozenset(
-    {
-        "model.browser.onnx",
-        "model.onnx",
-        "cells.json",
-        "preprocess.json",
-        "README.md",
-        "export.json",
-    }
+from img2loc.inference import model_folder
+from img2loc.inference.demo import EXAMPLES_DIR
+from img2loc.server.checks import (
+    MODEL_FILES,
+    STATIC_DIR,
+    ServeError,
+    check_model_dir,
+    check_static_dir,
+    portable_export_json,
 )
+from img2loc.server.game import GameData, default_game, load_game_data
+
 #: Kept in step with CSP in web/vite.config.js (a test checks they agree). OSM tiles are
 #: allowed as images only for the optional online layer the user switches on.
 CSP = "; ".join(
@@ -110,37 +98,10 @@ CONTENT_TYPES: dict[str, str] = {
 COMPRESSIBLE = frozenset(
     {".html", ".js", ".mjs", ".css", ".json", ".wasm", ".csv", ".md", ".svg", ".webmanifest"}
 )
-#: Photo types a game can show (what browsers display in an <img>).
-GAME_IMAGE_TYPES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif"})
 #: Longest request line accepted (paths here are short; anything longer is an attack or a bug).
 MAX_REQUEST_LINE = 4096
 #: Files above this size go out uncompressed (the gzip cache lives in memory).
 MAX_GZIP_BYTES = 64 * 1024 * 1024
-
-
-class ServeError(ValueError):
-    """The server cannot start as asked; the message says how to fix it."""
-
-
-@dataclass(frozen=True)
-class GameData:
-    """Photos of a ``--game-data`` manifest: served names -> local files, plus their CSV."""
-
-    files: Mapping[str, Path]
-    csv: bytes
-    #: Rows left out, as (image reference, reason).
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    def report(self, stream: Any = None, limit: int = 10) -> None:
-        """Tell the user which rows were left out and why (to stderr by default)."""
-        stream = stream or sys.stderr
-        if not self.skipped:
-            return
-        stream.write(f"game data: {len(self.skipped)} photo(s) left out:\n")
-        for ref, why in self.skipped[:limit]:
-            stream.write(f"  {ref}: {why}\n")
-        if len(self.skipped) > limit:
-            stream.write(f"  ... and {len(self.skipped) - limit} more\n")
 
 
 @dataclass(frozen=True)
@@ -266,7 +227,7 @@ class Handler(BaseHTTPRequestHandler):
             if site.model_dir is None or rest not in MODEL_FILES:
                 return None
             found = safe_join(site.model_dir, rest)
-            if found is not None and rest == "export.json":
+            if found is not None and rest == model_folder.EXPORT_FILE:
                 return portable_export_json(found)
             return found
         if head == "examples":
@@ -364,154 +325,6 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
 
 
-def check_model_dir(model_dir: Path) -> Path:
-    """A model folder the app can load; raises :class:`ServeError` saying what is missing."""
-    if not model_dir.is_dir():
-        raise ServeError(f"model folder {model_dir} not found; write one with `img2loc export`")
-    missing = [n for n in ("cells.json", "preprocess.json") if not (model_dir / n).is_file()]
-    if not any((model_dir / n).is_file() for n in ("model.browser.onnx", "model.onnx")):
-        missing.append("model.browser.onnx or model.onnx")
-    if missing:
-        raise ServeError(
-            f"{model_dir} lacks {', '.join(missing)}; is it a model folder written by "
-            "`img2loc export`?"
-        )
-    return model_dir.resolve()
-
-
-def check_static_dir(static_dir: Path) -> Path:
-    if not (static_dir / "index.html").is_file():
-        raise ServeError(
-            f"the web app is not built ({static_dir / 'index.html'} is missing); "
-            "run `make web` (needs npm) or reinstall img2loc"
-        )
-    return static_dir.resolve()
-
-
-IMAGE_NAMES = ("image", "path", "file", "filepath", "filename", "url")
-
-
-def portable_export_json(path: Path) -> bytes | None:
-    """A model folder's export.json without local absolute paths (older exports had them)."""
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return json.dumps(portable_paths(info), indent=2).encode()
-
-
-def _game_rows(source: Path) -> tuple[list[tuple[str, Path, Any, Any]], list[tuple[str, str]]]:
-    """(reference, file, latitude, longitude) rows of a manifest or of a photo folder.
-
-    A folder's photos give their position from EXIF GPS; photos without one are skipped
-    (and listed).
-    """
-    if source.is_dir():
-        from img2loc.data.exif import gps_from_exif
-
-        rows, skipped = [], []
-        for p in sorted(source.rglob("*")):
-            if not p.is_file() or p.name.startswith("."):
-                continue
-            if p.suffix.lower() not in GAME_IMAGE_TYPES:
-                if p.suffix.lower() in (".heic", ".heif", ".tif", ".tiff"):
-                    skipped.append((str(p.relative_to(source)), "browsers cannot show this type"))
-                continue
-            try:
-                _, exif = peek_image(p)
-            except ImageError as e:
-                skipped.append((str(p.relative_to(source)), str(e).removeprefix(f"{p}: ")))
-                continue
-            g = gps_from_exif(exif)
-            if g.lat is None:
-                skipped.append((str(p.relative_to(source)), g.reason))
-                continue
-            rows.append((str(p.relative_to(source)), p, g.lat, g.lon))
-        return rows, skipped
-
-    from img2loc.data.tables import LAT_NAMES, LON_NAMES, TableError, find_column, read_table
-
-    try:
-        df = read_table(source)
-        img_col = find_column(df, IMAGE_NAMES, "image path", source)
-        lat_col = find_column(df, LAT_NAMES, "latitude", source)
-        lon_col = find_column(df, LON_NAMES, "longitude", source)
-    except TableError as e:
-        raise ServeError(str(e)) from None
-    root = source.resolve().parent
-    rows = []
-    for ref, lat, lon in zip(df[img_col], df[lat_col], df[lon_col], strict=True):
-        p = Path(str(ref))
-        rows.append((str(ref), p if p.is_absolute() else root / p, lat, lon))
-    return rows, []
-
-
-def load_game_data(source: Path) -> GameData:
-    """Photos with known positions for the game mode.
-
-    ``source``: a CSV/Parquet manifest (an image path column, ``image``/``path``/``file``,
-    relative to the manifest's folder or absolute, and ``latitude``/``longitude`` or
-    ``lat``/``lon``), or a folder of photos whose EXIF carries their GPS position.
-    Photos are served as ``img/<n>.<ext>``: no local path and no file name (which may
-    name the place) reaches the browser.
-    """
-    import csv
-
-    if not source.exists():
-        raise ServeError(f"{source} not found; pass a CSV/Parquet manifest or a folder of photos")
-    rows, skipped = _game_rows(source)
-    files: dict[str, Path] = {}
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["image", "latitude", "longitude"])
-    for ref, p, lat, lon in rows:
-        ext = p.suffix.lower()
-        try:
-            la, lo = float(lat), float(lon)
-        except (TypeError, ValueError):
-            la = lo = math.nan
-        why = ""
-        if not (-90 <= la <= 90 and -180 <= lo <= 180):  # NaN fails too
-            why = f"bad coordinates ({lat!r}, {lon!r})"
-        elif not p.is_file():
-            why = f"file not found: {p}"
-        elif ext not in GAME_IMAGE_TYPES:
-            why = f"not an image type the browser shows ({ext or 'no extension'})"
-        else:
-            try:  # the browser would fail on it mid-game: refuse it now, with the reason
-                peek_image(p)
-            except ImageError as e:
-                why = str(e).removeprefix(f"{p}: ")
-        if why:
-            skipped.append((ref, why))
-            continue
-        name = f"img/{len(files)}{ext}"
-        files[name] = p.resolve()
-        w.writerow([name, repr(la), repr(lo)])
-    if not files:
-        what = "photos with EXIF GPS" if source.is_dir() else "usable photos"
-        raise ServeError(
-            f"{source}: no {what} ({len(skipped)} skipped, e.g. "
-            f"{skipped[0][0] if skipped else '-'}: {skipped[0][1] if skipped else 'empty'}); "
-            + (
-                "the game needs photos whose EXIF has a GPS position"
-                if source.is_dir()
-                else "image paths are relative to the manifest's folder"
-            )
-        )
-    return GameData(files, out.getvalue().encode(), tuple(skipped))
-
-
-def default_game(examples_dir: Path | None) -> GameData | None:
-    """The bundled examples as the game's photos (None when the package has none)."""
-    if examples_dir is None or not (examples_dir / "locations.csv").is_file():
-        return None
-    try:
-        return load_game_data(examples_dir / "locations.csv")
-    except ServeError:
-        return None
-
-
 def make_server(
     model_dir: Path | None,
     host: str = "127.0.0.1",
@@ -549,61 +362,3 @@ def make_server(
     if tls is not None:
         srv.socket = tls.context().wrap_socket(srv.socket, server_side=True)
     return srv
-
-
-def write_site(
-    out: Path,
-    model_dir: Path,
-    *,
-    static_dir: Path = STATIC_DIR,
-    examples_dir: Path | None = EXAMPLES_DIR,
-    game_data: Path | None = None,
-) -> Path:
-    """Write the app, the model, the examples and the game as a static site for any host.
-
-    Also writes ``_headers`` (Netlify / Cloudflare Pages syntax) with the COOP/COEP and
-    CSP headers. Hosts that send no such headers still work: the page then runs one
-    thread on the first visit (and says so), and its service worker adds the headers
-    from the second visit on.
-    """
-    static_dir = check_static_dir(static_dir)
-    model_dir = check_model_dir(model_dir)
-    if out.exists() and any(out.iterdir()):
-        raise ServeError(f"{out} exists and is not empty; choose an empty or new folder")
-    examples = examples_dir if examples_dir is not None and examples_dir.is_dir() else None
-    game = default_game(examples) if game_data is None else load_game_data(game_data)
-    if game is not None:
-        game.report()
-    # Built beside ``out`` and renamed into place: a failed or killed build leaves no
-    # half-written site (only a hidden .NAME.tmp-* folder, never ``out`` itself).
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        tmp.chmod(dir_mode())  # mkdtemp makes it private; a site is meant to be served
-        shutil.copytree(static_dir, tmp, dirs_exist_ok=True)
-        (tmp / "model").mkdir()
-        for name in sorted(MODEL_FILES):
-            if (model_dir / name).is_file():
-                if name == "export.json":
-                    data = portable_export_json(model_dir / name)
-                    if data is not None:
-                        (tmp / "model" / name).write_bytes(data)
-                    continue
-                shutil.copy2(model_dir / name, tmp / "model" / name)
-        if examples is not None:
-            shutil.copytree(examples, tmp / "examples")
-        if game is not None:
-            (tmp / "game" / "img").mkdir(parents=True)
-            (tmp / "game" / "locations.csv").write_bytes(game.csv)
-            for name, src in game.files.items():
-                shutil.copy2(src, tmp / "game" / name)
-        lines = ["/*"] + [f"  {k}: {v}" for k, v in SECURITY_HEADERS.items()]
-        lines += ["/assets/*", "  Cache-Control: max-age=31536000, immutable"]
-        (tmp / "_headers").write_text("\n".join(lines) + "\n")
-        if out.exists():
-            out.rmdir()  # checked empty above
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from img2loc.geo.atomic import atomic_write_bytes
+from img2loc.errors import Img2locError
+from img2loc.files import atomic_write_bytes
 
 #: Networks the local authority may vouch for.
 PRIVATE_NETS = (
@@ -46,7 +47,7 @@ LEAF_DAYS = 397
 CA_DAYS = 3650
 
 
-class TlsError(ValueError):
+class TlsError(Img2locError, ValueError):
     """HTTPS cannot be set up as asked; the message says how to fix it."""
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from img2loc.data.features import INFO
 from img2loc.data.shards import read_info
-from img2loc.geo.atomic import atomic_path, atomic_write_text, owned_folder
+from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import DEFAULT_BACKBONE, create_backbone
 from img2loc.training.data import decode_sample, split_urls, warn_and_continue

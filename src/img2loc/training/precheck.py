@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from img2loc.errors import Img2locError
+
 #: How to see every training option; said wherever an option is wrong.
 OPTIONS_TIP = (
     "every option: `img2loc train --help-all`; the resolved config: "
@@ -19,7 +21,7 @@ OPTIONS_TIP = (
 )
 
 
-class TrainSetupError(ValueError):
+class TrainSetupError(Img2locError, ValueError):
     """A training run cannot start; the message says how to fix it."""
 
 
@@ -88,7 +90,7 @@ def check_train_args(configs: list[Path], args: list[str], resume: str | None) -
 
 
 def _check_cells(cells: Any) -> None:
-    from img2loc.geo import CellSet
+    from img2loc.data.cells import read_cells
 
     if cells is None:
         raise TrainSetupError(
@@ -103,7 +105,7 @@ def _check_cells(cells: Any) -> None:
             f"--model.cells {p}: no such file; build it with `img2loc cells build SHARDS -o {p}`"
         )
     try:
-        CellSet.load(p)
+        read_cells(p)
     except (ValueError, KeyError, TypeError, OSError) as e:
         raise TrainSetupError(
             f"--model.cells {p} is not a cell set from `img2loc cells build` ({e})"

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from img2loc.data.cells import read_cells
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import decode
 from img2loc.geo.distance import haversine_km, metrics_from_distances
@@ -33,7 +34,7 @@ CKPT_KEY = "img2loc"
 def _load_cells(cells: str | dict[str, Any]) -> CellSet:
     if isinstance(cells, dict):
         return CellSet.from_dict(cells)
-    return CellSet.load(cells)
+    return read_cells(cells)
 
 
 class GeoTask(L.LightningModule):

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from PIL import Image
 
-from img2loc.geo.atomic import atomic_path
+from img2loc.files import atomic_path
 from img2loc.geo.distance import THRESHOLDS_KM, haversine_km
 from img2loc.viz.maps import fit_to_data, save_figure, world_axes
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from img2loc.files import atomic_path
 from img2loc.geo import s2
-from img2loc.geo.atomic import atomic_path
 from img2loc.geo.cells import CellSet
 
 

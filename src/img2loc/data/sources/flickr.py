@@ -36,6 +36,7 @@ from img2loc.data.http import (
     secret_origin,
 )
 from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
+from img2loc.errors import Img2locError
 
 DEFAULT_BASE_URL = "https://api.flickr.com"
 KEY_ENV = "FLICKR_API_KEY"
@@ -66,7 +67,7 @@ LICENSES = {
 _RETRY_CODES = {105, 106}  # "service currently unavailable", "write operation failed"
 
 
-class FlickrError(RuntimeError):
+class FlickrError(Img2locError, RuntimeError):
     """Flickr refused the run (e.g. invalid key); the message is secret-free."""
 
 

@@ -34,6 +34,7 @@ from img2loc.data.http import (
     secret_origin,
 )
 from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
+from img2loc.errors import Img2locError
 
 DEFAULT_BASE_URL = "https://graph.mapillary.com"
 TOKEN_ENV = "MAPILLARY_ACCESS_TOKEN"
@@ -43,7 +44,7 @@ FIELDS = "id,geometry,captured_at,compass_angle,thumb_1024_url,creator"
 MAX_PER_QUERY = 2000  # the API's cap on results for one bbox query
 
 
-class MapillaryError(RuntimeError):
+class MapillaryError(Img2locError, RuntimeError):
     """The API refused the run (bad token) or answered nonsense; the message is secret-free."""
 
 

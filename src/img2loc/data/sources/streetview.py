@@ -52,6 +52,7 @@ from img2loc.data.sources.base import (
     client_args,
     safe_name,
 )
+from img2loc.errors import Img2locError
 from img2loc.geo.coords import normalize_lon, validate_coords
 
 DEFAULT_BASE_URL = "https://maps.googleapis.com"
@@ -63,7 +64,7 @@ _FATAL_STATUS = {"REQUEST_DENIED"}
 _SKIP_STATUS = {"ZERO_RESULTS", "NOT_FOUND"}
 
 
-class StreetViewError(RuntimeError):
+class StreetViewError(Img2locError, RuntimeError):
     """The API refused the whole run (bad key, quota); the message is secret-free."""
 
 

@@ -14,9 +14,8 @@ import pandas as pd
 from img2loc.data.io import is_url, make_key, resolve
 from img2loc.data.manifest import make_manifest
 from img2loc.data.sources.base import ImportReport
-from img2loc.data.tables import LAT_NAMES, LON_NAMES, find_column, read_table
+from img2loc.data.tables import IMAGE_NAMES, LAT_NAMES, LON_NAMES, find_column, read_table
 
-IMAGE_NAMES = ("image", "img_id", "path", "file", "filename", "url", "image_url", "id")
 OPTIONAL = {
     "location_id": ("location_id", "pano_id", "panoid", "sequence"),
     "heading": ("heading", "compass_angle", "yaw"),

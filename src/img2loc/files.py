@@ -6,20 +6,48 @@ temporary file beside the destination, flushed to disk, given the permissions an
 ordinary file would get (``0o666`` minus the umask: ``mkstemp`` alone would leave
 it ``0600``), then renamed over the destination. A crash or ``kill -9`` leaves at
 most a hidden ``.NAME.*.tmp`` file, which :func:`remove_stale_temps` clears on the
-next run of the same command.
+next run of the same command. :func:`owned_folder` holds an output folder for one run.
 
-It lives in ``geo/`` (the lowest layer, standard library only) so that every layer,
-cell sets included, can use it.
+The lowest layer of the package (standard library and :mod:`img2loc.errors` only), so
+every layer can use it. It works on Windows: the folder lock is ``fcntl.flock`` on POSIX
+and ``msvcrt.locking`` on Windows, and ``fcntl`` is imported only where it exists.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+from img2loc.errors import Img2locError
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(f: IO[str]) -> bool:
+        """Lock ``f`` for this process without waiting; False when another holds it."""
+        try:
+            # Locks one byte at offset 0 (the file is empty: Windows allows locking past EOF).
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(f: IO[str]) -> bool:
+        """Lock ``f`` for this process without waiting; False when another holds it."""
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
 
 #: Every temp file made here has a name ending in one of these (``.x.tmp``, ``.x.tmp.png``).
 TEMP_MARK = ".tmp"
@@ -50,7 +78,8 @@ def dir_mode() -> int:
 
 
 def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    # Windows flushes only through a handle opened for writing.
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -106,7 +135,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], name: str = "*") -> list[
     return removed
 
 
-class FolderBusyError(ValueError):
+class FolderBusyError(Img2locError, ValueError):
     """Another run is writing to the same output folder."""
 
 
@@ -121,11 +150,9 @@ def owned_folder(folder: str | os.PathLike[str], command: str) -> Iterator[Path]
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(lock):
             raise FolderBusyError(
                 f"another `{command}` run is writing to {out}; wait for it or choose another folder"
-            ) from None
+            )
         remove_stale_temps(out)
         yield out
