@@ -2,17 +2,16 @@
 
 A model folder (written by ``img2loc export``) holds ``model.onnx`` (fp32),
 ``model.browser.onnx`` (compressed weights), ``cells.json`` (cells with place
-names), ``preprocess.json`` and a model card. Images are decoded in a thread
-pool (Pillow releases the GIL) while ONNX Runtime runs the previous batch.
+names), ``preprocess.json`` and a model card. Images go through the one image
+stream (:mod:`img2loc.inference.stream`): decoded in threads while ONNX Runtime
+runs the previous batch.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -31,9 +30,10 @@ from img2loc.geo.decode import (
 )
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
-from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
+from img2loc.inference.images import ImageInput, LoadedImage
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
+from img2loc.inference.stream import run_stream
 
 #: The model shipped inside the package (used when no model folder is given).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_model"
@@ -297,69 +297,23 @@ class Predictor:
         return probs
 
     # ------------------------------------------------------------------ images
-    def _load(self, src: ImageInput) -> Decoded | ImageError:
-        try:
-            return load_input(src, self.preprocess, self.pano_views)
-        except ImageError as e:
-            return e
-        except Exception as e:  # a bad input must never stop the batch
-            return ImageError(f"{source_name(src)}: unreadable ({type(e).__name__}: {e})")
-
-    def _decoded(self, images: Iterable[ImageInput]) -> Iterator[tuple[str, Decoded | ImageError]]:
-        """Decode in a thread pool, in order, a bounded window ahead of the consumer."""
-        window: deque[tuple[str, Future[Decoded | ImageError]]] = deque()
-        ahead = 2 * self.batch_size
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="img2loc-decode")
-        try:
-            for src in images:
-                window.append((source_name(src), pool.submit(self._load, src)))
-                if len(window) > ahead:
-                    name, fut = window.popleft()
-                    yield name, fut.result()
-            while window:
-                name, fut = window.popleft()
-                yield name, fut.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _batches(
+    def _stream(
         self, images: Iterable[ImageInput]
-    ) -> Iterator[tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]]:
-        """Decoded images in batches with the probabilities of their views.
-
-        The readable images' views are stacked in order (``Decoded.inputs``: one row
-        per photo, several per panorama).
-        """
-        batch: list[tuple[str, Decoded | ImageError]] = []
-
-        def flush() -> tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]:
-            xs = [d.inputs for _, d in batch if isinstance(d, Decoded)]
-            s = self.preprocess.input_size
-            x = np.concatenate(xs) if xs else np.zeros((0, 3, s, s), np.float32)
-            return batch, self.run(x)
-
-        for item in self._decoded(images):
-            batch.append(item)
-            if len(batch) == self.batch_size:
-                yield flush()
-                batch = []
-        if batch:
-            yield flush()
-
-    @staticmethod
-    def _per_image(
-        batch: list[tuple[str, Decoded | ImageError]], probs: NDArray[np.float32]
-    ) -> Iterator[tuple[str, Decoded | ImageError, NDArray[np.float32]]]:
-        """(name, decoded or error, (V, C) probabilities of its views) per image of a batch."""
-        at = 0
-        empty = probs[:0]
-        for name, d in batch:
-            if isinstance(d, ImageError):
-                yield name, d, empty
-                continue
-            v = d.inputs.shape[0]
-            yield name, d, probs[at : at + v]
-            at += v
+    ) -> Iterator[list[tuple[str, LoadedImage | ImageError, NDArray[np.float32]]]]:
+        """Per batch: (name, loaded image or error, (V, C) probabilities of its views)."""
+        for b, probs in run_stream(
+            images,
+            self.preprocess,
+            self.run,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            pano_views=self.pano_views,
+        ):
+            empty = np.zeros((0, len(self.cells)), np.float32)
+            yield [
+                (n, d if isinstance(d, ImageError) else d[0], empty if p is None else p)
+                for n, d, p in zip(b.names, b.images, probs, strict=True)
+            ]
 
     def probabilities(
         self, images: Iterable[ImageInput], aggregate: str = "mean"
@@ -371,8 +325,8 @@ class Predictor:
         """
         check_aggregate(aggregate)
         out = []
-        for batch, probs in self._batches(images):
-            for _, d, p in self._per_image(batch, probs):
+        for batch in self._stream(images):
+            for _, d, p in batch:
                 if isinstance(d, ImageError):
                     raise d
                 out.append(_one_place(p, aggregate)[None])
@@ -427,7 +381,7 @@ class Predictor:
         self,
         name: str,
         res: tuple[float, float, int, float, list[TopCell]],
-        decoded: list[tuple[str, Decoded]],
+        decoded: list[tuple[str, LoadedImage]],
         view_errors: list[str] | None = None,
     ) -> Prediction:
         lat, lon, c, conf, top = res
@@ -445,9 +399,8 @@ class Predictor:
     def _predict_iter(
         self, images: Iterable[ImageInput], top_k: int, decode: str, aggregate: str
     ) -> Iterator[Prediction]:
-        for batch, probs in self._batches(images):
-            items = list(self._per_image(batch, probs))
-            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, Decoded)]
+        for items in self._stream(images):
+            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, LoadedImage)]
             per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
             res = iter(self.results(per_image, top_k, decode))
             for name, d, _ in items:
@@ -474,12 +427,12 @@ class Predictor:
         """
         check_rule(decode)
         check_aggregate(aggregate)
-        decoded: list[tuple[str, Decoded]] = []
+        decoded: list[tuple[str, LoadedImage]] = []
         errors: list[str] = []
         parts: list[NDArray[np.float32]] = []
         names: list[str] = []
-        for batch, probs in self._batches(images):
-            for n, d, p in self._per_image(batch, probs):
+        for batch in self._stream(images):
+            for n, d, p in batch:
                 names.append(n)
                 if isinstance(d, ImageError):
                     errors.append(str(d))
@@ -535,7 +488,7 @@ def _one_place(views: NDArray[np.float32], aggregate: str) -> NDArray[Any]:
     return views[0] if views.shape[0] == 1 else combine_views(views, aggregate)
 
 
-def _view_names(name: str, d: Decoded) -> list[str]:
+def _view_names(name: str, d: LoadedImage) -> list[str]:
     """One name per view of an image: the image itself, or ``name@h<heading>`` per panorama view."""
     if d.views is None:
         return [name]
