@@ -168,8 +168,18 @@ def _train_reference(
     return ref
 
 
+def reverse_places(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> list[dict[str, str]]:
+    """Nearest town of each point (``city``, ``cc``, ``continent``): evaluation's one geocoder."""
+    return reverse_geocode(lat, lon) if len(lat) else []
+
+
+def place_labels(places: list[dict[str, str]]) -> list[str]:
+    """``"town, CC"`` per place, as the report names guesses and truths."""
+    return [f"{p['city']}, {p['cc']}" for p in places]
+
+
 def _places(table: pd.DataFrame) -> pd.DataFrame:
-    places = reverse_geocode(table["latitude"].to_numpy(), table["longitude"].to_numpy())
+    places = reverse_places(table["latitude"].to_numpy(), table["longitude"].to_numpy())
     table["country"] = [p["cc"] for p in places]
     table["continent"] = [p["continent"] for p in places]
     return table
