@@ -36,11 +36,10 @@ from img2loc.evaluation.metrics import AGGREGATES
 from img2loc.evaluation.models import EvalModel, load_model
 from img2loc.evaluation.runner import Collector, Predictions, embed_all, predict_all
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DEFAULT_DECODE, best_constant, prior_constant
+from img2loc.geo.decode import DEFAULT_RULE, best_constant, prior_constant
 from img2loc.geo.distance import haversine_km
 
-#: The rule behind the headline figures (every rule is reported side by side).
-DEFAULT_RULE = DEFAULT_DECODE
+__all__ = ["DEFAULT_RULE", "EvalOptions", "Evaluation", "ModelResult", "run_evaluation"]
 
 
 @dataclass

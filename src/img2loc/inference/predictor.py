@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import (
-    DEFAULT_DECODE,
+    DEFAULT_RULE,
     cell_confidence,
     check_rule,
     decode,
@@ -336,13 +336,13 @@ class Predictor:
 
     # ------------------------------------------------------------------ results
     def results(
-        self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = DEFAULT_DECODE
+        self, probs: NDArray[np.float32], top_k: int = 5, rule: str = DEFAULT_RULE
     ) -> list[tuple[float, float, int, float, list[TopCell]]]:
         """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
-        check_rule(decode_rule)
+        check_rule(rule)
         if probs.shape[0] == 0:
             return []
-        idx, lat, lon = decode(probs, self.cells, decode_rule)
+        idx, lat, lon = decode(probs, self.cells, rule)
         leaves, dist = leaf_distribution(probs, self.cells)
         conf = cell_confidence(leaves, dist, self.cells, idx)
         k = max(0, min(top_k, self._leaves.size))
@@ -369,13 +369,13 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
     ) -> Iterator[Prediction]:
         """:meth:`predict` as a stream: results come batch by batch, in input order."""
-        check_rule(decode)
+        # ``decode`` (the --decode flag's name in the public API) is the decoding rule.
         check_aggregate(aggregate)
-        return self._predict_iter(images, top_k, decode, aggregate)
+        return self._predict_iter(images, top_k, check_rule(decode), aggregate)
 
     def _prediction(
         self,
@@ -397,12 +397,12 @@ class Predictor:
         )
 
     def _predict_iter(
-        self, images: Iterable[ImageInput], top_k: int, decode: str, aggregate: str
+        self, images: Iterable[ImageInput], top_k: int, rule: str, aggregate: str
     ) -> Iterator[Prediction]:
         for items in self._stream(images):
             rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, LoadedImage)]
             per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
-            res = iter(self.results(per_image, top_k, decode))
+            res = iter(self.results(per_image, top_k, rule))
             for name, d, _ in items:
                 if isinstance(d, ImageError):
                     yield Prediction(name, error=str(d))
@@ -413,7 +413,7 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
         name: str | None = None,
     ) -> Prediction:
@@ -467,7 +467,7 @@ class Predictor:
         self,
         images: ImageInput | list[Any] | tuple[Any, ...],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
     ) -> Prediction | list[Prediction]:
         """Where photos were taken: one :class:`Prediction` per image, in order.
