@@ -21,7 +21,6 @@ nothing extra.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from img2loc.data.tables import TableError
 from img2loc.evaluation.data import load_data
 from img2loc.evaluation.metrics import bootstrap_ci
 from img2loc.evaluation.models import EvalModel
-from img2loc.evaluation.runner import as_is, read_photo
+from img2loc.evaluation.runner import as_is, decode_threads, read_photo
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import DECODERS
 from img2loc.geo.distance import WORLD_MAP_SIZE_KM, geoguessr_score, haversine_km
@@ -123,14 +122,6 @@ def schedule_games(
         out[k] = queue[:rounds]
         queue = queue[rounds:]
     return out
-
-
-@dataclass
-class ViewProbs:
-    """Per-photo probabilities of its views (V, C); None with a reason when unreadable."""
-
-    probs: dict[int, NDArray[np.float32]]
-    errors: dict[int, str]
 
 
 def predict_photos(
@@ -331,7 +322,7 @@ def run_games(
         raise ValueError("--games, --rounds and --views must be at least 1")
     places = load_places(data, o.split, o.image_dir, o.group_by)
     rng = np.random.default_rng(o.seed)
-    workers = o.workers or min(4, os.cpu_count() or 1)
+    workers = decode_threads([model], o.workers)
     model.share_cores(workers)
     refs = places.photos["image"].tolist()
     probs: dict[int, NDArray[np.float32]] = {}

@@ -18,7 +18,6 @@ Baselines are computed on the same photos in the same run:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,13 @@ from img2loc.data.tables import TableError
 from img2loc.evaluation.data import load_data, subsample
 from img2loc.evaluation.metrics import AGGREGATES
 from img2loc.evaluation.models import EvalModel, load_model
-from img2loc.evaluation.runner import Collector, Predictions, embed_all, predict_all
+from img2loc.evaluation.runner import (
+    Collector,
+    Predictions,
+    decode_threads,
+    embed_all,
+    predict_all,
+)
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import DEFAULT_RULE, best_constant, prior_constant
 from img2loc.geo.distance import haversine_km
@@ -195,8 +200,8 @@ def run_evaluation(
     opts = options or EvalOptions()
     if opts.aggregate not in AGGREGATES:
         raise ValueError(f"--aggregate must be one of {AGGREGATES}, got {opts.aggregate!r}")
-    workers = opts.workers or min(4, os.cpu_count() or 1)
     models = [load_model(model), *(load_model(m) for m in compare)]
+    workers = decode_threads(models, opts.workers)
     _unique_names(models)
     for m in models:
         m.share_cores(workers)

@@ -11,6 +11,7 @@ works because the photos of one place are consecutive (the caller sorts).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,16 @@ def read_photo(ref: str) -> ImageBytes:
     # Read as `img2loc predict` reads a file, so both decode the same pixels; also reads
     # photos inside tar/zip shards.
     return ImageBytes(ref, read_bytes(ref))
+
+
+def decode_threads(models: Sequence[EvalModel], requested: int | None = None) -> int:
+    """Image decoding threads: as many as `img2loc predict` uses (all cores) for exported
+    models, whose ONNX Runtime threads do not spin; at most 4 beside torch, whose threads
+    do (see :meth:`EvalModel.share_cores`)."""
+    if requested:
+        return max(1, requested)
+    cores = os.cpu_count() or 1
+    return cores if all(m.kind == "onnx" for m in models) else min(4, cores)
 
 
 def as_is(name: str, e: Exception) -> str:
