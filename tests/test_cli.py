@@ -134,3 +134,61 @@ def test_readme_train_commands_name_their_run_folder():
     assert len(complete) >= 3
     for c in complete:
         assert "--trainer.default_root_dir" in c, c
+
+
+def test_importing_the_cli_loads_no_heavy_library():
+    # `img2loc --help` and every command's start pay only for what they use.
+    code = (
+        "import sys, img2loc.cli; "
+        "print([m for m in ('torch', 'lightning', 'timm', 'onnxruntime', 'pandas', 'scipy') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_user_error_from_any_command_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    # The one catch in the root group: no command lists Img2locError itself.
+    from typer.testing import CliRunner
+
+    from img2loc.cli import app
+    from img2loc.errors import Img2locError
+    from img2loc.geo import CellSet
+
+    def boom(path):
+        raise Img2locError(f"{path}: fix it like this")
+
+    monkeypatch.setattr(CellSet, "load", boom)
+    res = CliRunner().invoke(app, ["cells", "show", str(tmp_path / "c.json")])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"error: {tmp_path / 'c.json'}: fix it like this"
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from img2loc.cli import app
+    from img2loc.geo import CellSet
+
+    def bug(path):
+        raise KeyError("not a user error")
+
+    monkeypatch.setattr(CellSet, "load", bug)
+    res = CliRunner().invoke(app, ["cells", "show", str(tmp_path / "c.json")])
+    assert isinstance(res.exception, KeyError)
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["predict", "x.jpg", "--aggregate", "sum"], "mean, product"),
+        (["predict", "x.jpg", "--variant", "int8"], "fp32, browser, auto"),
+        (["eval", "-o", "r", "--data", "d", "--aggregate", "sum"], "mean, product"),
+        (["data", "import", "streetview", "-o", "m", "--heading-mode", "x"], "even, random"),
+    ],
+)
+def test_choices_come_from_the_library_lists(args, allowed):
+    proc = run(*args, check=False)
+    assert proc.returncode == 2
+    assert allowed in re.sub(r"[\s│]+", " ", proc.stderr)

@@ -7,8 +7,9 @@ its Flickr images and threw such clusters away; this module does the same:
 1. ``cluster_features`` — k-means (scipy, k-means++ start, seeded) on L2-normalised
    frozen-backbone features from ``img2loc embed``; ``clusters.csv`` maps every
    key to its cluster and its distance to the centre.
-2. ``write_cluster_sheets`` — a contact sheet PNG per cluster (the photos nearest
-   its centre), so a person can name the clusters to drop.
+2. :func:`img2loc.viz.clusters.write_cluster_sheets` — a contact sheet PNG per cluster
+   (the photos nearest its centre), so a person can name the clusters to drop (drawing
+   lives in viz/: data/ never imports it).
 3. ``drop_clusters`` — the manifest without the photos of the named clusters.
 """
 
@@ -18,12 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy.cluster.vq import kmeans2
 
 from img2loc.data.features import load_feature_info, load_features
-from img2loc.data.images import open_image
-from img2loc.data.io import read_bytes
 from img2loc.data.manifest import read_manifest, write_manifest
 from img2loc.geo.atomic import atomic_write_text
 
@@ -49,42 +47,6 @@ def write_clusters(clusters: pd.DataFrame, path: str | Path) -> Path:
     """Write ``clusters.csv`` atomically."""
     atomic_write_text(path, clusters.to_csv(index=False))
     return Path(path)
-
-
-def write_cluster_sheets(
-    clusters: pd.DataFrame,
-    manifest: pd.DataFrame,
-    out_dir: str | Path,
-    per_cluster: int = 24,
-    thumb: int = 160,
-) -> list[Path]:
-    """A contact sheet per cluster, photos nearest the centre first; returns the PNG paths."""
-    from img2loc.viz.errors import contact_sheet
-
-    images = manifest.set_index("key")["image"]
-    out = []
-    for c, grp in clusters.groupby("cluster", sort=True):
-        top = grp.nsmallest(per_cluster, "distance")
-        ims, caps = [], []
-        for key in top["key"]:
-            ims.append(_thumbnail(images.get(key), thumb))
-            caps.append(str(key)[-24:])
-        title = f"cluster {c}: {len(grp)} photos ({len(grp) / len(clusters):.1%})"
-        out.append(
-            contact_sheet(
-                ims, caps, Path(out_dir) / f"cluster_{c:03d}.png", title=title, cols=6, thumb=thumb
-            )
-        )
-    return out
-
-
-def _thumbnail(ref: object, size: int) -> Image.Image | None:
-    if not isinstance(ref, str):
-        return None
-    try:
-        return open_image(read_bytes(ref), draft=(size, size))
-    except Exception:  # an unreadable photo becomes a grey tile, the sheet still draws
-        return None
 
 
 def drop_clusters(

@@ -22,21 +22,15 @@ from pathlib import Path
 import pandas as pd
 
 from img2loc.data.io import is_url
-from img2loc.data.manifest import make_manifest
-from img2loc.data.sources.folder import ImportReport
+from img2loc.data.manifest import COLUMNS, make_manifest
+from img2loc.data.sources.base import ImportReport
 
-CARRY = [
-    "img2loc_key",
-    "latitude",
-    "longitude",
-    "location_id",
-    "heading",
-    "captured",
-    "license",
-    "attribution",
-    "split",
-    "source",
-]
+# img2dataset's own distributors (the CLI's --distributor choices).
+DISTRIBUTORS = ("multiprocessing", "pyspark", "ray")
+
+# Manifest columns img2dataset carries through to its output (the key under another name:
+# img2dataset writes its own `key`); the image and its SHA-1 are what it makes anew.
+CARRY = ["img2loc_key", *(c for c in COLUMNS if c not in ("key", "image", "sha1"))]
 
 
 def _die_with_parent() -> None:

@@ -374,7 +374,7 @@ class JsonlState:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._data: dict[tuple[str, str], Any] = {}
-        config = json.loads(json.dumps(dict(config), sort_keys=True))
+        settings: dict[str, Any] = json.loads(json.dumps(dict(config), sort_keys=True))
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -385,7 +385,7 @@ class JsonlState:
                 "or use another output directory"
             ) from None
         try:
-            self._load(config)
+            self._load(settings)
         except BaseException:
             self._file.close()
             raise

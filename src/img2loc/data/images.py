@@ -128,13 +128,13 @@ def open_image(
         name = "<bytes>" if isinstance(src, bytes) else str(src)
     data = _read(src, name)
     with _image_errors(name, data):
-        im = Image.open(io.BytesIO(data))
-        _check_size(im, name, max_pixels)
-        exif = im.getexif()
-        if draft is not None and im.format == "JPEG":
-            im.draft("RGB", draft)
-        im.load()
-        im = ImageOps.exif_transpose(im) or im
+        src_im = Image.open(io.BytesIO(data))
+        _check_size(src_im, name, max_pixels)
+        exif = src_im.getexif()
+        if draft is not None and src_im.format == "JPEG":
+            src_im.draft("RGB", draft)
+        src_im.load()
+        im = ImageOps.exif_transpose(src_im) or src_im
         im.info["exif_obj"] = exif
         return to_rgb(im)
 

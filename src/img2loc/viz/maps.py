@@ -21,7 +21,7 @@ def world_lines() -> list[np.ndarray]:
     with resources.files("img2loc.viz").joinpath("data/world_110m.npz").open("rb") as f:
         z = np.load(f)
         coords, offsets = z["lonlat"], z["offsets"]
-    lines = []
+    lines: list[np.ndarray] = []
     for a, b in itertools.pairwise(offsets):
         line = coords[a:b]
         # Arcs that run along the antimeridian jump from +180 to -180: cut them there.

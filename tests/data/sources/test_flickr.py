@@ -14,6 +14,7 @@ import pytest
 from img2loc.data import http
 from img2loc.data.http import MissingCredentialsError
 from img2loc.data.sources import flickr
+from img2loc.data.sources.base import ImportReport
 from img2loc.data.sources.flickr import FlickrError
 from tests.data.sources.conftest import (
     SECRET,
@@ -138,13 +139,13 @@ def collect(fake, out, tags=("paris",), **kw):
 
 def test_time_block_splitting_enumerates_all(start):
     fake = start(make_photos(9000))
-    summary = flickr.Summary()
+    summary = ImportReport()
     got = flickr.search(
         ["paris"], T0, T1, api_key=SECRET, base_url=fake.base, rate_per_s=None, summary=summary
     )
     ids = [p["id"] for p in got]
     assert len(ids) == len(set(ids)) == 9000
-    assert summary.blocks_split >= 2 and summary.truncated_blocks == 0
+    assert summary["blocks_split"] >= 2 and summary["truncated_blocks"] == 0
     reqs = fake.server.paths("/services/rest/")
     assert all(int(r.query["page"]) <= 16 for r in reqs)  # never past the 4000 cap
     # Blocks tile [T0, T1] without overlap (both bounds are inclusive in Flickr).
@@ -163,7 +164,7 @@ def test_unsplittable_block_is_reported(start):
     for p in photos:
         p["upload"] = T0 + 5
     fake = start(photos, cap=10)
-    summary = flickr.Summary()
+    summary = ImportReport()
     got = flickr.search(
         ["paris"],
         T0,
@@ -175,7 +176,7 @@ def test_unsplittable_block_is_reported(start):
         rate_per_s=None,
         summary=summary,
     )
-    assert len(got) == 10 and summary.truncated_blocks == 1
+    assert len(got) == 10 and summary["truncated_blocks"] == 1
     assert any("only 10 can be listed" in m for m in summary.messages)
 
 
@@ -183,7 +184,7 @@ def test_licence_filter_dedupe_across_tags_and_no_geo(start):
     photos = make_photos(40, tags=("paris", "france"), licenses=(0, 4, 7, 9))
     photos[1]["lat"], photos[1]["lon"] = "0", "0"  # licence 4 but no real location
     fake = start(photos, honour_license=False)  # the server ignores the filter: we check too
-    summary = flickr.Summary()
+    summary = ImportReport()
     got = flickr.search(
         ["paris", "france"],
         T0,
@@ -194,7 +195,7 @@ def test_licence_filter_dedupe_across_tags_and_no_geo(start):
         summary=summary,
     )
     assert {p["license"] for p in got} == {4, 9} and len(got) == 19
-    assert summary.duplicates == 19 and summary.skipped_no_geo == 2  # once per tag
+    assert summary["duplicates"] == 19 and summary["skipped_no_geo"] == 2  # once per tag
     assert fake.server.paths("/services/rest/")[0].query["license"] == "1,2,3,4,5,6,9,10"
     only4 = flickr.search(
         ["paris"], T0, T1, api_key=SECRET, base_url=fake.base, licenses=[4], rate_per_s=None
@@ -211,11 +212,11 @@ def test_collect_manifest(start, tmp_path):
     photos[3]["url"] = False
     fake = start(photos)
     fake.html_ids = {photos[4]["id"]}
-    df = collect(fake, tmp_path / "out")
+    df, df_report = collect(fake, tmp_path / "out")
     assert len(df) == 28
-    s = df.attrs["summary"]
-    assert s["failed"] == 2 and any("no url_z" in m for m in s["messages"])
-    assert any("not an image" in m for m in s["messages"])
+    s = df_report
+    assert s["failed"] == 2 and any("no url_z" in m for m in s.messages)
+    assert any("not an image" in m for m in s.messages)
     assert not (tmp_path / "out" / "images" / f"{photos[4]['id']}.jpg").exists()
     row = df.set_index("location_id").loc[photos[0]["id"]]
     assert row["license"] == "CC BY 2.0" and row["captured"] == "2010-05-01"
@@ -228,13 +229,13 @@ def test_collect_manifest(start, tmp_path):
 
 def test_retries_and_flickr_error_codes(start, tmp_path):
     fake = start(make_photos(20))
-    ref = collect(fake, tmp_path / "ref")
+    ref, _ref_report = collect(fake, tmp_path / "ref")
     fake.faults = [
         Reply(429, b"", {"Retry-After": "0"}),
         Reply(500, b"oops"),
         json_reply({"stat": "fail", "code": 105, "message": "Service currently unavailable"}),
     ]
-    df = collect(fake, tmp_path / "out")
+    df, _df_report = collect(fake, tmp_path / "out")
     assert df.drop(columns="image").equals(ref.drop(columns="image"))
     with pytest.raises(FlickrError, match="Invalid API Key") as err:
         collect(fake, tmp_path / "bad", api_key="not-the-key-42")
@@ -253,25 +254,25 @@ def test_key_from_env_and_file(start, tmp_path, monkeypatch):
     fake = start(make_photos(5))
     f = tmp_path / "flickr.key"
     f.write_text(f"{SECRET}\n")
-    assert len(collect(fake, tmp_path / "a", api_key=None, key_file=f)) == 5
+    assert len(collect(fake, tmp_path / "a", api_key=None, key_file=f)[0]) == 5
     monkeypatch.setenv("FLICKR_API_KEY", SECRET)
-    assert len(collect(fake, tmp_path / "b", api_key=None)) == 5
+    assert len(collect(fake, tmp_path / "b", api_key=None)[0]) == 5
 
 
 def test_malformed_page_skipped_then_resumed(start, tmp_path):
     fake = start(make_photos(60))
-    ref = collect(fake, tmp_path / "ref", per_page=25)
+    ref, _ref_report = collect(fake, tmp_path / "ref", per_page=25)
     fake.faults = [text_reply("{oops", ctype="application/json")]
     out = tmp_path / "out"
-    first = collect(fake, out, per_page=25)
-    assert first.empty and any("malformed JSON" in m for m in first.attrs["summary"]["messages"])
-    again = collect(fake, out, per_page=25)
+    first, first_report = collect(fake, out, per_page=25)
+    assert first.empty and any("malformed JSON" in m for m in first_report.messages)
+    again, _again_report = collect(fake, out, per_page=25)
     assert again.drop(columns="image").equals(ref.drop(columns="image"))
 
 
 def test_resume_after_interruption(start, tmp_path, monkeypatch):
     fake = start(make_photos(30))
-    ref = collect(fake, tmp_path / "ref")
+    ref, _ref_report = collect(fake, tmp_path / "ref")
     real = http.Client.download
     calls = {"n": 0}
 
@@ -287,9 +288,9 @@ def test_resume_after_interruption(start, tmp_path, monkeypatch):
         collect(fake, out)
     monkeypatch.setattr(http.Client, "download", real)
     n_search = len(fake.server.paths("/services/rest/"))
-    df = collect(fake, out)
+    df, df_report = collect(fake, out)
     assert len(fake.server.paths("/services/rest/")) == n_search
-    assert df.attrs["summary"]["already_done"] == 12
+    assert df_report["already_done"] == 12
     assert df.drop(columns="image").equals(ref.drop(columns="image"))
     for a, b in zip(df["image"], ref["image"], strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
@@ -301,9 +302,9 @@ def test_key_never_leaks(start, tmp_path, capsys, caplog):
     fake.html_ids = {"5000002"}
     fake.faults = [Reply(500, f"echo {SECRET}".encode()), text_reply(f"{{ {SECRET}")]
     out = tmp_path / "out"
-    failed = collect(fake, out, retries=0)  # 500 echoing the key
+    _failed, failed_report = collect(fake, out, retries=0)  # 500 echoing the key
     collect(fake, out, retries=0)  # malformed JSON echoing the key
-    df = collect(fake, out)
+    df, df_report = collect(fake, out)
     with pytest.raises(FlickrError) as err:
         collect(fake, tmp_path / "x", api_key=SECRET + "-old")
     captured = capsys.readouterr()
@@ -313,11 +314,11 @@ def test_key_never_leaks(start, tmp_path, capsys, caplog):
             captured.err,
             caplog.text,
             df.to_csv(),
-            repr(df.attrs),
-            repr(failed.attrs),
+            repr(df_report),
+            repr(failed_report),
             str(err.value),
         ]
     )
-    assert len(df) == 9 and failed.attrs["summary"]["messages"]
+    assert len(df) == 9 and failed_report.messages
     assert SECRET not in blob and "api_key=***" in caplog.text
     assert files_contain(tmp_path, SECRET) == []

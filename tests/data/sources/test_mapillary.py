@@ -123,10 +123,10 @@ def collect(fake, out, **kw):
 
 
 def test_paging_and_tiling_find_everything(fake, tmp_path):
-    df = collect(fake, tmp_path / "out")
+    df, df_report = collect(fake, tmp_path / "out")
     assert len(df) == 49 and df["location_id"].is_unique
     assert set(df["location_id"]) == {im["id"] for im in fake.images}
-    s = df.attrs["summary"]
+    s = df_report
     assert s["tiles_split"] >= 1 and s["downloaded"] == 49
     searches = fake.server.paths("/images")
     assert any("after" in r.query for r in searches)  # paging.next was followed
@@ -170,14 +170,14 @@ def test_search_without_tiling_is_truncated_by_the_cap(fake):
 
 def test_retries_then_ok_and_malformed_page_skipped_then_resumed(fake, tmp_path):
     fake.faults = [Reply(429, b"", {"Retry-After": "0"}), Reply(500, b"boom"), Reply(503)]
-    ref = collect(fake, tmp_path / "ref")
+    ref, _ref_report = collect(fake, tmp_path / "ref")
     assert len(ref) == 49
     fake.faults = [text_reply("{not json", ctype="application/json")]
     out = tmp_path / "out"
-    first = collect(fake, out)
+    first, first_report = collect(fake, out)
     assert len(first) < 49
-    assert any("malformed JSON" in m for m in first.attrs["summary"]["messages"])
-    again = collect(fake, out)
+    assert any("malformed JSON" in m for m in first_report.messages)
+    again, _again_report = collect(fake, out)
     assert again.drop(columns="image").equals(ref.drop(columns="image"))
 
 
@@ -198,24 +198,24 @@ def test_invalid_and_missing_token(fake, tmp_path):
 def test_token_from_env_and_file(fake, tmp_path, monkeypatch):
     f = tmp_path / "token"
     f.write_text(SECRET + "\n")
-    assert len(collect(fake, tmp_path / "a", token=None, token_file=f, max_images=3)) == 3
+    assert len(collect(fake, tmp_path / "a", token=None, token_file=f, max_images=3)[0]) == 3
     monkeypatch.setenv("MAPILLARY_ACCESS_TOKEN", SECRET)
-    assert len(collect(fake, tmp_path / "b", token=None, max_images=3)) == 3
+    assert len(collect(fake, tmp_path / "b", token=None, max_images=3)[0]) == 3
 
 
 def test_expired_thumbnail_refreshed_and_html_reported(fake, tmp_path):
     fake.expired = {"1003"}
     fake.html_thumbs = {"1004"}
-    df = collect(fake, tmp_path / "out")
+    df, df_report = collect(fake, tmp_path / "out")
     assert "1003" in set(df["location_id"]) and "1004" not in set(df["location_id"])
     assert any(r.path == "/1003" for r in fake.server.requests)
-    s = df.attrs["summary"]
-    assert s["failed"] == 1 and any("1004" in m and "not an image" in m for m in s["messages"])
+    s = df_report
+    assert s["failed"] == 1 and any("1004" in m and "not an image" in m for m in s.messages)
     assert not (tmp_path / "out" / "images" / "1004.jpg").exists()
 
 
 def test_resume_after_interruption(fake, tmp_path, monkeypatch):
-    ref = collect(fake, tmp_path / "ref")
+    ref, _ref_report = collect(fake, tmp_path / "ref")
     real = http.Client.download
     calls = {"n": 0}
 
@@ -231,9 +231,9 @@ def test_resume_after_interruption(fake, tmp_path, monkeypatch):
         collect(fake, out)
     monkeypatch.setattr(http.Client, "download", real)
     n_search = len(fake.server.paths("/images"))
-    df = collect(fake, out)
+    df, df_report = collect(fake, out)
     assert len(fake.server.paths("/images")) == n_search  # pages came from the journal
-    assert df.attrs["summary"]["already_done"] == 20
+    assert df_report["already_done"] == 20
     assert df.drop(columns="image").equals(ref.drop(columns="image"))
     for a, b in zip(df["image"], ref["image"], strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
@@ -252,11 +252,12 @@ def test_token_never_leaks(fake, tmp_path, capsys, caplog):
     fake.faults = [Reply(500, f"echo {SECRET}".encode()), text_reply(f"bad {SECRET}")]
     fake.html_thumbs = {"1001"}
     out = tmp_path / "out"
-    failed = collect(fake, out, retries=0)  # 500 echoing the token: tile skipped, reported
-    assert failed.empty and failed.attrs["summary"]["messages"]
+    # 500 echoing the token: tile skipped, reported
+    failed, failed_report = collect(fake, out, retries=0)
+    assert failed.empty and failed_report.messages
     fake.faults = [text_reply(f"bad {SECRET}")]
     collect(fake, out, retries=0)  # malformed JSON echoing the token
-    df = collect(fake, out)
+    df, df_report = collect(fake, out)
     with pytest.raises(MapillaryError) as err:
         collect(fake, tmp_path / "x", token=SECRET + "-revoked")
     captured = capsys.readouterr()
@@ -266,8 +267,8 @@ def test_token_never_leaks(fake, tmp_path, capsys, caplog):
             captured.err,
             caplog.text,
             df.to_csv(),
-            repr(df.attrs),
-            repr(failed.attrs),
+            repr(df_report),
+            repr(failed_report),
             str(err.value),
             repr(err.value.__context__),
         ]

@@ -136,7 +136,7 @@ def run(base: str, out: Path, **kw):
 def test_collect_end_to_end(serve, tmp_path):
     fake = FakeGoogle()
     srv = serve(fake)
-    df = run(srv.url, tmp_path / "out")
+    df, df_report = run(srv.url, tmp_path / "out")
     assert len(df) == 4
     assert set(df["source"]) == {"streetview"}
     assert sorted(set(df["location_id"])) == ["pano_10_20", "pano_30_40"]
@@ -150,10 +150,10 @@ def test_collect_end_to_end(serve, tmp_path):
     for path, sha in zip(df["image"], df["sha1"], strict=True):
         assert Path(path).is_absolute()
         assert hashlib.sha1(Path(path).read_bytes()).hexdigest() == sha
-    s = df.attrs["summary"]
+    s = df_report
     assert (s["ok"], s["zero_results"], s["not_found"], s["errors"]) == (3, 1, 1, 1)
     assert s["duplicate_panoramas"] == 1 and s["downloaded"] == 4
-    assert any("malformed JSON" in m for m in s["messages"])
+    assert any("malformed JSON" in m for m in s.messages)
     meta = srv.paths("/maps/api/streetview/metadata")
     assert all(r.query["source"] == "outdoor" and r.query["radius"] == "50" for r in meta)
     img = srv.paths("/maps/api/streetview")
@@ -170,8 +170,8 @@ def test_retries_429_and_500_then_ok(serve, tmp_path):
     ]
     fake.image_faults = [Reply(503, b"unavailable"), Reply(429, b"", {"Retry-After": "0"})]
     srv = serve(fake)
-    df = run(srv.url, tmp_path / "a")
-    ref = run(serve(FakeGoogle()).url, tmp_path / "b")
+    df, _df_report = run(srv.url, tmp_path / "a")
+    ref, _ref_report = run(serve(FakeGoogle()).url, tmp_path / "b")
     assert df.drop(columns="image").equals(ref.drop(columns="image"))
     assert len(srv.paths("/maps/api/streetview/metadata")) == len(POINTS) + 3
 
@@ -223,8 +223,8 @@ def test_zero_results_not_found_counted_and_over_query_limit(serve, tmp_path):
     fake = FakeGoogle()
     fake.meta_faults = [json_reply({"status": "OVER_QUERY_LIMIT"})]
     srv = serve(fake)
-    df = run(srv.url, tmp_path / "a")
-    assert df.attrs["summary"]["ok"] == 3  # the quota answer was retried
+    _df, df_report = run(srv.url, tmp_path / "a")
+    assert df_report["ok"] == 3  # the quota answer was retried
     fake2 = FakeGoogle()
     fake2.meta_faults = [json_reply({"status": "OVER_QUERY_LIMIT"})] * 10
     with pytest.raises(StreetViewError, match="OVER_QUERY_LIMIT"):
@@ -241,27 +241,27 @@ def test_invalid_key_and_missing_key(serve, tmp_path, monkeypatch):
         run(srv.url, tmp_path / "b", key=None)
     keyfile = tmp_path / "key.txt"
     keyfile.write_text("the-right-key\n")
-    assert len(run(srv.url, tmp_path / "c", key=None, key_file=keyfile)) == 4
+    assert len(run(srv.url, tmp_path / "c", key=None, key_file=keyfile)[0]) == 4
     monkeypatch.setenv("GOOGLE_MAPS_API_KEY", "the-right-key")
-    assert len(run(srv.url, tmp_path / "d", key=None)) == 4
+    assert len(run(srv.url, tmp_path / "d", key=None)[0]) == 4
 
 
 def test_budget_stop_and_cost_estimate(serve, tmp_path, capsys):
     fake = FakeGoogle()
     srv = serve(fake)
-    df = run(srv.url, tmp_path / "a", budget_usd=0.02, price_per_1000=7.0)
+    df, _df_report = run(srv.url, tmp_path / "a", budget_usd=0.02, price_per_1000=7.0)
     out = capsys.readouterr().out
     assert "4 images planned" in out and "estimated cost $0.03 at $7.00 per 1000" in out
     assert "covers 2 of 4 images" in out and "2 to download now" in out
     assert len(df) == 2 and fake.images_served == 2
     # Rerunning with the same budget downloads nothing more: the cap is per output dir.
-    again = run(srv.url, tmp_path / "a", budget_usd=0.02)
+    again, _again_report = run(srv.url, tmp_path / "a", budget_usd=0.02)
     assert "0 to download now" in capsys.readouterr().out
     assert again.equals(df) and fake.images_served == 2
     # A zero budget is an estimate only.
-    assert run(srv.url, tmp_path / "b", budget_usd=0).empty and fake.images_served == 2
+    assert run(srv.url, tmp_path / "b", budget_usd=0)[0].empty and fake.images_served == 2
     # More money later continues where the cheaper run stopped.
-    full = run(srv.url, tmp_path / "a", budget_usd=1.0)
+    full, _full_report = run(srv.url, tmp_path / "a", budget_usd=1.0)
     assert len(full) == 4 and fake.images_served == 4
 
 
@@ -284,7 +284,7 @@ def test_signing_known_answer():
 
 def test_signed_requests_accepted_and_wrong_secret_refused(serve, tmp_path):
     srv = serve(FakeGoogle(secret=SIGNING_SECRET))
-    df = run(srv.url, tmp_path / "a", secret=SIGNING_SECRET)
+    df, _df_report = run(srv.url, tmp_path / "a", secret=SIGNING_SECRET)
     assert len(df) == 4
     assert all(
         "signature" in r.query for r in srv.paths("/maps/api/streetview") if r.path[-1] == "w"
@@ -297,17 +297,17 @@ def test_signed_requests_accepted_and_wrong_secret_refused(serve, tmp_path):
 
 def test_non_image_response_reported_not_saved(serve, tmp_path):
     srv = serve(FakeGoogle())
-    df = run(srv.url, tmp_path / "out", points=[(66.0, 0.0), (30.0, 40.0)])
+    df, df_report = run(srv.url, tmp_path / "out", points=[(66.0, 0.0), (30.0, 40.0)])
     assert sorted(set(df["location_id"])) == ["pano_30_40"]
-    s = df.attrs["summary"]
-    assert s["failed"] == 2 and any("not an image" in m for m in s["messages"])
+    s = df_report
+    assert s["failed"] == 2 and any("not an image" in m for m in s.messages)
     assert not list((tmp_path / "out" / "images").glob("pano_66*"))
     assert not list((tmp_path / "out" / "images").glob(".*"))  # no temp files left
 
 
 def test_resume_after_kill_9(serve, tmp_path):
     points = [(10.0 + i, 20.0) for i in range(5)]  # 5 panoramas x 2 headings = 10 images
-    ref = run(serve(FakeGoogle()).url, tmp_path / "ref", points=points)
+    ref, _ref_report = run(serve(FakeGoogle()).url, tmp_path / "ref", points=points)
     fake = FakeGoogle()
     fake.block_after = 4
     srv = serve(fake)
@@ -337,10 +337,10 @@ def test_resume_after_kill_9(serve, tmp_path):
     fake.release.set()
     assert state.read_text().count('"kind": "img"') == 4
     meta_before = len(srv.paths("/maps/api/streetview/metadata"))
-    df = run(srv.url, out, points=points, key=SECRET)
+    df, df_report = run(srv.url, out, points=points, key=SECRET)
     assert len(srv.paths("/maps/api/streetview/metadata")) == meta_before  # all journaled
-    assert df.attrs["summary"]["already_done"] == 4
-    assert df.attrs["summary"]["downloaded"] == 6
+    assert df_report["already_done"] == 4
+    assert df_report["downloaded"] == 6
     assert df.drop(columns="image").equals(ref.drop(columns="image"))
     for a, b in zip(df["image"], ref["image"], strict=True):
         assert Path(a).read_bytes() == Path(b).read_bytes()
@@ -386,8 +386,8 @@ def test_sample_points_seeded_in_bbox_and_weighted():
 def test_collect_from_bbox_is_deterministic(serve, tmp_path):
     srv = serve(FakeGoogle())
     kw = dict(points=None, bbox=(20.0, 29.0, 23.0, 33.0), n_points=6, headings=1, seed=5)
-    a = run(srv.url, tmp_path / "a", **kw)
-    b = run(srv.url, tmp_path / "b", **kw)
+    a, _a_report = run(srv.url, tmp_path / "a", **kw)
+    b, _b_report = run(srv.url, tmp_path / "b", **kw)
     assert len(a) > 0 and a.drop(columns="image").equals(b.drop(columns="image"))
 
 
@@ -410,11 +410,13 @@ def test_secret_never_leaks(serve, tmp_path, capsys, caplog):
     fake.image_faults = [text_reply(f"<html>key {SECRET} bad</html>")]
     srv = serve(fake)
     out = tmp_path / "out"
-    df = run(srv.url, out, points=[*POINTS, (66.0, 0.0)], secret=SIGNING_SECRET, retries=1)
+    df, df_report = run(
+        srv.url, out, points=[*POINTS, (66.0, 0.0)], secret=SIGNING_SECRET, retries=1
+    )
     with pytest.raises(StreetViewError) as err:  # 403 for a wrong signature: raised
         run(srv.url, out / "x", secret=base64.urlsafe_b64encode(b"wrong").decode())
     errors = [f"{err.value} {err.value.__cause__} {err.value.__context__}"]
-    refused = streetview.collect(
+    _refused, refused_report = streetview.collect(
         out / "y",
         points=[(1.0, 1.0)],
         key=SECRET,
@@ -430,12 +432,12 @@ def test_secret_never_leaks(serve, tmp_path, capsys, caplog):
             captured.err,
             caplog.text,
             df.to_csv(),
-            repr(df.attrs),
+            repr(df_report),
             *errors,
-            repr(refused.attrs),
+            repr(refused_report),
         ]
     )
-    assert len(df) > 0 and any("127.0.0.1" in m for m in refused.attrs["summary"]["messages"])
+    assert len(df) > 0 and any("127.0.0.1" in m for m in refused_report.messages)
     assert any(  # urllib3 logs every request line at DEBUG: scrubbed by our filter
         r.name == "urllib3.connectionpool" and "key=***" in r.getMessage() for r in caplog.records
     )

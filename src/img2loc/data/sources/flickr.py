@@ -15,12 +15,10 @@ appears in output, logs, errors or files.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -35,13 +33,9 @@ from img2loc.data.http import (
     JsonlState,
     NotAnImageError,
     load_secret,
-    redact,
     secret_origin,
 )
-from img2loc.data.manifest import make_manifest
-from img2loc.geo.coords import validate_coords
-
-log = logging.getLogger(__name__)
+from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
 
 DEFAULT_BASE_URL = "https://api.flickr.com"
 KEY_ENV = "FLICKR_API_KEY"
@@ -76,34 +70,14 @@ class FlickrError(RuntimeError):
     """Flickr refused the run (e.g. invalid key); the message is secret-free."""
 
 
-@dataclass
-class Summary:
-    """Counts of what happened."""
-
-    queries: int = 0
-    blocks_split: int = 0
-    truncated_blocks: int = 0
-    photos_found: int = 0
-    duplicates: int = 0
-    skipped_no_geo: int = 0
-    skipped_license: int = 0
-    skipped_bad_records: int = 0
-    failed_pages: int = 0
-    downloaded: int = 0
-    already_done: int = 0
-    failed: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        """One-line report."""
-        return (
-            f"Flickr: {self.photos_found} photos from {self.queries} queries "
-            f"({self.blocks_split} time blocks split, {self.truncated_blocks} truncated, "
-            f"{self.duplicates} duplicates, {self.skipped_no_geo} without location, "
-            f"{self.skipped_license} other licences, {self.failed_pages} failed pages); "
-            f"{self.downloaded} downloaded now, {self.already_done} already done, "
-            f"{self.failed} failed"
-        )
+LINE = (
+    "Flickr: {photos_found} photos from {queries} queries "
+    "({blocks_split} time blocks split, {truncated_blocks} truncated, "
+    "{duplicates} duplicates, {skipped_no_geo} without location, "
+    "{skipped_license} other licences, {failed_pages} failed pages); "
+    "{downloaded} downloaded now, {already_done} already done, "
+    "{failed} failed"
+)
 
 
 def to_unix(value: int | float | str | date | datetime) -> int:
@@ -166,7 +140,7 @@ def search(
     backoff_s: float = 0.5,
     timeout_s: float = 30.0,
     state: JsonlState | None = None,
-    summary: Summary | None = None,
+    summary: ImportReport | None = None,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
     """All geotagged photos with any of ``tags`` uploaded in [min, max], unique by id.
@@ -176,7 +150,7 @@ def search(
     Returns dicts with id, lat, lon, license, captured, owner, ownername, url.
     """
     key = load_secret(api_key, key_file, KEY_ENV, what="Flickr API key", option="key_file")
-    summary = summary if summary is not None else Summary()
+    summary = summary if summary is not None else ImportReport(line_template=LINE)
     t0, t1 = to_unix(min_upload_date), to_unix(max_upload_date)
     if t1 < t0:
         raise ValueError("max_upload_date is before min_upload_date")
@@ -221,10 +195,10 @@ def search(
             try:
                 data = client.get_json(url)
             except HTTPError as e:
-                summary.failed_pages += 1
-                summary.messages.append(f"tag {tag!r} [{a}, {b}] page {page} skipped: {e}")
+                summary.add("failed_pages")
+                summary.note(f"tag {tag!r} [{a}, {b}] page {page} skipped: {e}")
                 return None
-            summary.queries += 1
+            summary.add("queries")
             if not isinstance(data, dict):
                 data = {"stat": "fail", "code": -1, "message": "not a JSON object"}
             if data.get("stat") == "ok":
@@ -249,10 +223,8 @@ def search(
                 "photo": list(photos["photo"]),
             }
         except (KeyError, TypeError, ValueError):
-            summary.failed_pages += 1
-            summary.messages.append(
-                f"tag {tag!r} [{a}, {b}] page {page}: answer without photos/total/pages"
-            )
+            summary.add("failed_pages")
+            summary.note(f"tag {tag!r} [{a}, {b}] page {page}: answer without photos/total/pages")
             return None
         if state is not None:
             state.put("page", cache_key, result)
@@ -263,15 +235,15 @@ def search(
         if first is None:
             return
         if first["total"] > max_per_query and b > a:
-            summary.blocks_split += 1
+            summary.add("blocks_split")
             mid = (a + b) // 2
             # Both bounds are inclusive in Flickr, so the halves must not share a second.
             yield from blocks(tag, a, mid)
             yield from blocks(tag, mid + 1, b)
             return
         if first["total"] > max_per_query:
-            summary.truncated_blocks += 1
-            summary.messages.append(
+            summary.add("truncated_blocks")
+            summary.note(
                 f"tag {tag!r}: {first['total']} photos uploaded in one second ({a}); "
                 f"only {max_per_query} can be listed"
             )
@@ -289,25 +261,25 @@ def search(
                     verdict, rec = _photo(item, lic_set)
                     if rec is None:
                         if verdict == "no_geo":
-                            summary.skipped_no_geo += 1
+                            summary.add("skipped_no_geo")
                         elif verdict == "license":
-                            summary.skipped_license += 1
+                            summary.add("skipped_license")
                         else:
-                            summary.skipped_bad_records += 1
+                            summary.add("skipped_bad_records")
                         continue
                     if rec["id"] in seen:
-                        summary.duplicates += 1
+                        summary.add("duplicates")
                         continue
                     seen.add(rec["id"])
                     found.append(rec)
                     bar.update()
                     if max_images is not None and len(found) >= max_images:
-                        summary.photos_found = len(found)
+                        summary.counts["photos_found"] = len(found)
                         return found
     finally:
         bar.close()
         client.close()
-    summary.photos_found = len(found)
+    summary.counts["photos_found"] = len(found)
     return found
 
 
@@ -330,15 +302,14 @@ def collect(
     backoff_s: float = 0.5,
     timeout_s: float = 30.0,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Search (see :func:`search`), download ``url_z`` images, return the manifest.
+) -> tuple[pd.DataFrame, ImportReport]:
+    """Search (see :func:`search`), download ``url_z`` images; return the manifest and the
+    report (counts and every failure).
 
-    ``location_id`` is the photo id; ``attribution`` names the owner and the
-    photo page. ``df.attrs["summary"]`` holds the counts.
+    ``location_id`` is the photo id; ``attribution`` names the owner and the photo page.
     """
     key = load_secret(api_key, key_file, KEY_ENV, what="Flickr API key", option="key_file")
-    out = Path(out_dir).resolve()
-    config = {
+    query = {
         "tags": list(tags),
         "min_upload_date": to_unix(min_upload_date),
         "max_upload_date": to_unix(max_upload_date),
@@ -348,71 +319,66 @@ def collect(
         "accuracy": accuracy,
         "max_images": max_images,
     }
-    summary = Summary()
-    rows = []
-    with JsonlState(out / STATE_FILE, config) as state:
-        found = search(
-            tags,
-            min_upload_date,
-            max_upload_date,
-            api_key=api_key,  # search reads the same secret; its errors say where it came from
-            key_file=key_file,
-            licenses=licenses,
-            base_url=base_url,
-            per_page=per_page,
-            max_per_query=max_per_query,
-            accuracy=accuracy,
-            max_images=max_images,
-            rate_per_s=rate_per_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            timeout_s=timeout_s,
+    client = client_args(None, retries, backoff_s, timeout_s)
+    # search reads the same secret again: its errors say where it came from
+    secret = {"api_key": api_key, "key_file": key_file, "base_url": base_url}
+    return _Flickr(Run(out_dir, [key], query, client), secret, rate_per_s).collect(progress)
+
+
+class _Flickr(OnlineSource[dict[str, Any]]):
+    name = "flickr"
+    state_file = STATE_FILE
+    line_template = LINE
+
+    def __init__(self, run: Run, secret: dict[str, Any], rate_per_s: float | None) -> None:
+        super().__init__(run)
+        self.secret, self.rate_per_s = secret, rate_per_s
+
+    def enumerate(self, state: JsonlState) -> list[dict[str, Any]]:
+        q = self.config
+        return search(
+            q["tags"],
+            q["min_upload_date"],
+            q["max_upload_date"],
+            licenses=q["licenses"],
+            per_page=q["per_page"],
+            max_per_query=q["max_per_query"],
+            accuracy=q["accuracy"],
+            max_images=q["max_images"],
             state=state,
-            summary=summary,
-            progress=progress,
+            summary=self.report,
+            progress=self.progress,
+            **self.secret,
+            **(self.client | {"rate_per_s": self.rate_per_s}),
         )
+
+    def item_key(self, item: dict[str, Any]) -> str:
+        return str(item["id"])
+
+    def download_client(self) -> Client:
         # Static image hosts are not the API: no API rate limit, and no key is sent.
-        with Client(retries=retries, backoff_s=backoff_s, timeout_s=timeout_s) as client:
-            for rec in tqdm(found, desc="flickr images", disable=not progress):
-                dest = out / "images" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', rec['id'])}.jpg"
-                sha1 = state.get("img", rec["id"])
-                if sha1 is not None and dest.is_file():
-                    summary.already_done += 1
-                elif not rec["url"]:
-                    summary.failed += 1
-                    summary.messages.append(f"photo {rec['id']}: no url_z (image too small?)")
-                    continue
-                else:
-                    try:
-                        sha1 = client.download(rec["url"], dest)
-                    except HTTPError as e:  # NotAnImageError included
-                        summary.failed += 1
-                        kind = "not an image" if isinstance(e, NotAnImageError) else "failed"
-                        summary.messages.append(f"photo {rec['id']} {kind}: {e}")
-                        continue
-                    state.put("img", rec["id"], sha1)
-                    summary.downloaded += 1
-                page = f"https://www.flickr.com/photos/{rec['owner']}/{rec['id']}"
-                rows.append(
-                    {
-                        "key": f"flickr/{rec['id']}",
-                        "source": "flickr",
-                        "image": str(dest),
-                        "latitude": rec["lat"],
-                        "longitude": rec["lon"],
-                        "location_id": rec["id"],
-                        "captured": rec["captured"],
-                        "license": LICENSES.get(rec["license"], f"Flickr licence {rec['license']}"),
-                        "attribution": f"{rec['ownername']} ({page})",
-                        "sha1": sha1,
-                    }
-                )
-    for m in summary.messages:
-        log.warning("%s", redact(m, [key]))
-    print(summary.line())
-    df = make_manifest(rows)
-    if len(df):
-        lat, lon = validate_coords(df["latitude"], df["longitude"], rows=df["key"].tolist())
-        df["latitude"], df["longitude"] = lat, lon
-    df.attrs["summary"] = asdict(summary)
-    return df
+        return Client(**self.client)
+
+    def fetch(self, client: Client, item: dict[str, Any], dest: Path) -> str:
+        if not item["url"]:
+            raise Skipped(f"photo {item['id']}: no url_z (image too small?)")
+        try:
+            return client.download(item["url"], dest)
+        except HTTPError as e:  # NotAnImageError included
+            kind = "not an image" if isinstance(e, NotAnImageError) else "failed"
+            raise Skipped(f"photo {item['id']} {kind}: {e}") from None
+
+    def row(self, item: dict[str, Any], dest: Path, sha1: str) -> dict[str, Any]:
+        page = f"https://www.flickr.com/photos/{item['owner']}/{item['id']}"
+        return {
+            "key": f"flickr/{item['id']}",
+            "source": "flickr",
+            "image": str(dest),
+            "latitude": item["lat"],
+            "longitude": item["lon"],
+            "location_id": item["id"],
+            "captured": item["captured"],
+            "license": LICENSES.get(item["license"], f"Flickr licence {item['license']}"),
+            "attribution": f"{item['ownername']} ({page})",
+            "sha1": sha1,
+        }

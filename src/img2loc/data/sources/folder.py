@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -13,16 +12,7 @@ from img2loc.data.exif import gps_from_exif
 from img2loc.data.images import IMAGE_SUFFIXES, ImageError, peek_image
 from img2loc.data.io import make_key, sha1_bytes
 from img2loc.data.manifest import make_manifest
-
-
-@dataclass
-class ImportReport:
-    """Files that were not imported, with the reason (nothing is dropped silently)."""
-
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.skipped, columns=["file", "reason"])
+from img2loc.data.sources.base import ImportReport
 
 
 def _captured(exif: Image.Exif) -> str:

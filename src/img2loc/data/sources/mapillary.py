@@ -15,18 +15,14 @@ Mapillary imagery is licensed CC BY-SA 4.0; attribution names the creator.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from img2loc.data.http import (
     Client,
@@ -37,10 +33,7 @@ from img2loc.data.http import (
     redact,
     secret_origin,
 )
-from img2loc.data.manifest import make_manifest
-from img2loc.geo.coords import validate_coords
-
-log = logging.getLogger(__name__)
+from img2loc.data.sources.base import ImportReport, OnlineSource, Run, Skipped, client_args
 
 DEFAULT_BASE_URL = "https://graph.mapillary.com"
 TOKEN_ENV = "MAPILLARY_ACCESS_TOKEN"
@@ -54,28 +47,12 @@ class MapillaryError(RuntimeError):
     """The API refused the run (bad token) or answered nonsense; the message is secret-free."""
 
 
-@dataclass
-class Summary:
-    """Counts of what happened."""
-
-    queries: int = 0
-    tiles_split: int = 0
-    images_found: int = 0
-    duplicates: int = 0
-    skipped_bad_records: int = 0
-    downloaded: int = 0
-    already_done: int = 0
-    failed: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        """One-line report."""
-        return (
-            f"Mapillary: {self.images_found} images found in {self.queries} page(s) "
-            f"({self.tiles_split} tiles split, {self.duplicates} duplicates, "
-            f"{self.skipped_bad_records} bad records); {self.downloaded} downloaded now, "
-            f"{self.already_done} already done, {self.failed} failed"
-        )
+LINE = (
+    "Mapillary: {images_found} images found in {queries} page(s) "
+    "({tiles_split} tiles split, {duplicates} duplicates, "
+    "{skipped_bad_records} bad records); {downloaded} downloaded now, "
+    "{already_done} already done, {failed} failed"
+)
 
 
 def _bboxes(bbox: Sequence[float]) -> list[tuple[float, float, float, float]]:
@@ -140,7 +117,7 @@ def search(
     backoff_s: float = 0.5,
     timeout_s: float = 30.0,
     state: JsonlState | None = None,
-    summary: Summary | None = None,
+    summary: ImportReport | None = None,
 ) -> list[dict[str, Any]]:
     """All images in ``bbox = (min_lon, min_lat, max_lon, max_lat)``, unique by id.
 
@@ -151,7 +128,7 @@ def search(
     api_token = load_secret(
         token, token_file, TOKEN_ENV, what="Mapillary access token", option="token_file"
     )
-    summary = summary if summary is not None else Summary()
+    summary = summary if summary is not None else ImportReport(line_template=LINE)
     base = base_url.rstrip("/")
     headers = {"Authorization": f"OAuth {api_token}"}
     seen: set[str] = set()
@@ -179,15 +156,15 @@ def search(
                     f"check it. {e}"
                 ) from None
             raise
-        summary.queries += 1
+        summary.add("queries")
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise HTTPError(f"no 'data' list in the answer of GET {key}", status=200)
         items = []
         for raw in data["data"]:
             rec = _record(raw)
             if rec is None:
-                summary.skipped_bad_records += 1
-                summary.messages.append(f"unusable record from {key}: {redact(str(raw))[:200]}")
+                summary.add("skipped_bad_records")
+                summary.note(f"unusable record from {key}: {redact(str(raw))[:200]}")
             else:
                 items.append(rec)
         nxt = (data.get("paging") or {}).get("next")
@@ -219,20 +196,20 @@ def search(
                 got, url = page(url)
                 items += got
         except HTTPError as e:
-            summary.messages.append(f"tile {box} skipped: {e}")
+            summary.note(f"tile {box} skipped: {e}")
             return
         w, s, e_, n = box
         if len(items) >= max_per_query and (e_ - w > min_tile_deg or n - s > min_tile_deg):
-            summary.tiles_split += 1
+            summary.add("tiles_split")
             mx, my = (w + e_) / 2, (s + n) / 2
             for sub in ((w, s, mx, my), (mx, s, e_, my), (w, my, mx, n), (mx, my, e_, n)):
                 tile(sub)
             return
         if len(items) >= max_per_query:
-            summary.messages.append(f"tile {box} is at the minimum size and still truncated")
+            summary.note(f"tile {box} is at the minimum size and still truncated")
         for rec in items:
             if rec["id"] in seen:
-                summary.duplicates += 1
+                summary.add("duplicates")
                 continue
             if max_images is not None and len(found) >= max_images:
                 return
@@ -244,7 +221,7 @@ def search(
             tile(box)
     finally:
         client.close()
-    summary.images_found = len(found)
+    summary.counts["images_found"] = len(found)
     return found
 
 
@@ -266,18 +243,18 @@ def collect(
     backoff_s: float = 0.5,
     timeout_s: float = 30.0,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Find images in ``bbox`` (see :func:`search`), download thumbnails, return the manifest.
+) -> tuple[pd.DataFrame, ImportReport]:
+    """Find images in ``bbox`` (see :func:`search`), download thumbnails; return the
+    manifest and the report (counts and every failure).
 
     ``location_id`` is the image id; ``heading`` the compass angle. Expired
     thumbnail URLs (HTTP 403/410 from the CDN) are refreshed once via
-    ``GET {base}/{id}?fields=thumb_1024_url``. ``df.attrs["summary"]`` holds counts.
+    ``GET {base}/{id}?fields=thumb_1024_url``.
     """
     api_token = load_secret(
         token, token_file, TOKEN_ENV, what="Mapillary access token", option="token_file"
     )
-    out = Path(out_dir).resolve()
-    config = {
+    query = {
         "bbox": [float(v) for v in bbox],
         "max_images": max_images,
         "page_size": page_size,
@@ -286,87 +263,58 @@ def collect(
         "start_captured_at": start_captured_at,
         "end_captured_at": end_captured_at,
     }
-    summary = Summary()
-    rows = []
-    with JsonlState(out / STATE_FILE, config) as state:
-        found = search(
-            bbox,
-            token=token,  # search reads the same secret; its errors say where it came from
-            token_file=token_file,
-            base_url=base_url,
-            page_size=page_size,
-            max_per_query=max_per_query,
-            min_tile_deg=min_tile_deg,
-            start_captured_at=start_captured_at,
-            end_captured_at=end_captured_at,
-            max_images=max_images,
-            rate_per_s=rate_per_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            timeout_s=timeout_s,
-            state=state,
-            summary=summary,
-        )
-        with Client(
-            secrets=[api_token],
-            rate_per_s=rate_per_s,
-            retries=retries,
-            backoff_s=backoff_s,
-            timeout_s=timeout_s,
-        ) as client:
-            for rec in tqdm(found, desc="mapillary images", disable=not progress):
-                dest = out / "images" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', rec['id'])}.jpg"
-                sha1 = state.get("img", rec["id"])
-                if sha1 is not None and dest.is_file():
-                    summary.already_done += 1
-                else:
-                    sha1 = _download(client, rec, dest, base_url, api_token, summary)
-                    if sha1 is None:
-                        continue
-                    state.put("img", rec["id"], sha1)
-                    summary.downloaded += 1
-                user = rec["creator"]
-                rows.append(
-                    {
-                        "key": f"mapillary/{rec['id']}",
-                        "source": "mapillary",
-                        "image": str(dest),
-                        "latitude": rec["lat"],
-                        "longitude": rec["lon"],
-                        "location_id": rec["id"],
-                        "heading": rec["heading"],
-                        "captured": rec["captured"],
-                        "license": LICENSE,
-                        "attribution": f"{user}, Mapillary" if user else "Mapillary",
-                        "sha1": sha1,
-                    }
-                )
-    for m in summary.messages:
-        log.warning("%s", redact(m, [api_token]))
-    print(summary.line())
-    df = make_manifest(rows)
-    if len(df):
-        lat, lon = validate_coords(df["latitude"], df["longitude"], rows=df["key"].tolist())
-        df["latitude"], df["longitude"] = lat, lon
-    df.attrs["summary"] = asdict(summary)
-    return df
+    client = client_args(rate_per_s, retries, backoff_s, timeout_s)
+    # search reads the same secret again: its errors say where it came from
+    secret = {"token": token, "token_file": token_file, "base_url": base_url}
+    return _Mapillary(Run(out_dir, [api_token], query, client), secret).collect(progress)
+
+
+class _Mapillary(OnlineSource[dict[str, Any]]):
+    name = "mapillary"
+    state_file = STATE_FILE
+    line_template = LINE
+
+    def __init__(self, run: Run, secret: dict[str, Any]) -> None:
+        super().__init__(run)
+        self.token, self.secret = str(run.secrets[0]), secret
+
+    def enumerate(self, state: JsonlState) -> list[dict[str, Any]]:
+        return search(state=state, summary=self.report, **self.config, **self.secret, **self.client)
+
+    def item_key(self, item: dict[str, Any]) -> str:
+        return str(item["id"])
+
+    def download_client(self) -> Client:
+        return Client(secrets=[self.token], **self.client)
+
+    def fetch(self, client: Client, item: dict[str, Any], dest: Path) -> str:
+        return _download(client, item, dest, self.secret["base_url"], self.token)
+
+    def row(self, item: dict[str, Any], dest: Path, sha1: str) -> dict[str, Any]:
+        user = item["creator"]
+        return {
+            "key": f"mapillary/{item['id']}",
+            "source": "mapillary",
+            "image": str(dest),
+            "latitude": item["lat"],
+            "longitude": item["lon"],
+            "location_id": item["id"],
+            "heading": item["heading"],
+            "captured": item["captured"],
+            "license": LICENSE,
+            "attribution": f"{user}, Mapillary" if user else "Mapillary",
+            "sha1": sha1,
+        }
 
 
 def _download(
-    client: Client,
-    rec: dict[str, Any],
-    dest: Path,
-    base_url: str,
-    api_token: str,
-    summary: Summary,
-) -> str | None:
-    """SHA-1 of the saved thumbnail, or None (reported) when it cannot be had."""
+    client: Client, rec: dict[str, Any], dest: Path, base_url: str, api_token: str
+) -> str:
+    """SHA-1 of the saved thumbnail; :class:`Skipped` when it cannot be had."""
     url = rec["url"]
     for attempt in range(2):
         if not url:
-            summary.failed += 1
-            summary.messages.append(f"image {rec['id']}: no thumbnail URL")
-            return None
+            raise Skipped(f"image {rec['id']}: no thumbnail URL")
         try:
             return client.download(url, dest)
         except NotAnImageError as e:
@@ -386,6 +334,4 @@ def _download(
         except HTTPError as e:
             problem = e
             break
-    summary.failed += 1
-    summary.messages.append(f"image {rec['id']}: {problem}")
-    return None
+    raise Skipped(f"image {rec['id']}: {problem}")

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from img2loc.data.io import make_key, zip_ref
 from img2loc.data.manifest import make_manifest
-from img2loc.data.sources.folder import ImportReport
+from img2loc.data.sources.base import ImportReport
 from img2loc.data.tables import read_table
 
 

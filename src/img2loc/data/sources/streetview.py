@@ -23,12 +23,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -44,13 +42,17 @@ from img2loc.data.http import (
     JsonlState,
     NotAnImageError,
     load_secret,
-    redact,
     secret_origin,
 )
-from img2loc.data.manifest import make_manifest
+from img2loc.data.sources.base import (
+    ImportReport,
+    OnlineSource,
+    Run,
+    Skipped,
+    client_args,
+    safe_name,
+)
 from img2loc.geo.coords import normalize_lon, validate_coords
-
-log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://maps.googleapis.com"
 KEY_ENV = "GOOGLE_MAPS_API_KEY"
@@ -65,36 +67,15 @@ class StreetViewError(RuntimeError):
     """The API refused the whole run (bad key, quota); the message is secret-free."""
 
 
-@dataclass
-class Summary:
-    """Counts of what happened, so nothing is dropped silently."""
-
-    points: int = 0
-    ok: int = 0
-    zero_results: int = 0
-    not_found: int = 0
-    invalid: int = 0
-    errors: int = 0
-    duplicate_panoramas: int = 0
-    panoramas: int = 0
-    images_planned: int = 0
-    images_allowed: int = 0
-    downloaded: int = 0
-    already_done: int = 0
-    failed: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        """One-line report."""
-        return (
-            f"Street View: {self.points} points -> {self.ok} with a panorama "
-            f"({self.zero_results} ZERO_RESULTS, {self.not_found} NOT_FOUND, "
-            f"{self.invalid} INVALID_REQUEST, {self.errors} errors), "
-            f"{self.panoramas} unique panoramas ({self.duplicate_panoramas} duplicates); "
-            f"images: {self.images_planned} planned, {self.images_allowed} within budget, "
-            f"{self.downloaded} downloaded now, {self.already_done} already done, "
-            f"{self.failed} failed"
-        )
+LINE = (
+    "Street View: {points} points -> {ok} with a panorama "
+    "({zero_results} ZERO_RESULTS, {not_found} NOT_FOUND, "
+    "{invalid} INVALID_REQUEST, {errors} errors), "
+    "{panoramas} unique panoramas ({duplicate_panoramas} duplicates); "
+    "images: {images_planned} planned, {images_allowed} within budget, "
+    "{downloaded} downloaded now, {already_done} already done, "
+    "{failed} failed"
+)
 
 
 def sign_url(url: str, secret: str) -> str:
@@ -159,6 +140,10 @@ def sample_points(
     return np.column_stack([lat, lon])
 
 
+# How choose_headings spreads a panorama's views (the CLI's --heading-mode choices).
+HEADING_MODES = ("even", "random")
+
+
 def choose_headings(pano_id: str, n: int, *, seed: int = 0, mode: str = "even") -> list[float]:
     """``n`` headings for one panorama, deterministic in (seed, pano_id).
 
@@ -177,10 +162,6 @@ def choose_headings(pano_id: str, n: int, *, seed: int = 0, mode: str = "even") 
     else:
         raise ValueError(f"unknown heading mode {mode!r}; use 'even' or 'random'")
     return [round(float(h) % 360.0, 2) for h in raw]
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
 def collect(
@@ -210,16 +191,15 @@ def collect(
     timeout_s: float = 30.0,
     seed: int = 0,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Collect Street View images into ``out_dir`` and return their manifest.
+) -> tuple[pd.DataFrame, ImportReport]:
+    """Collect Street View images into ``out_dir``; return their manifest and the report.
 
     ``points`` are (lat, lon) rows; otherwise ``n_points`` are sampled in
     ``bbox = (min_lon, min_lat, max_lon, max_lat)`` (see :func:`sample_points`).
     ``budget_usd`` (None: no cap; 0: estimate only) limits the paid image
     requests to the first ``floor(budget_usd / price_per_1000 * 1000)`` views.
     ``secret`` is the URL-signing secret (also read from
-    ``$GOOGLE_MAPS_URL_SIGNING_SECRET``). ``df.attrs["summary"]`` holds the
-    counts of :class:`Summary`.
+    ``$GOOGLE_MAPS_URL_SIGNING_SECRET``).
     """
     api_key = load_secret(
         key, key_file, KEY_ENV, what="Google Maps API key", option="key_file (CLI: --key-file)"
@@ -231,9 +211,6 @@ def collect(
     if price_per_1000 <= 0:
         raise ValueError("price_per_1000 must be positive")
     pts = _points(points, bbox, n_points, weights, equal_area, seed)
-    out = Path(out_dir).resolve()
-    img_dir = out / "images"
-    base = base_url.rstrip("/")
     config = {
         "points_sha1": hashlib.sha1(np.ascontiguousarray(pts).tobytes()).hexdigest(),
         "n_points": len(pts),
@@ -246,59 +223,110 @@ def collect(
         "outdoor_only": outdoor_only,
         "seed": seed,
     }
-    summary = Summary(points=len(pts))
-    client = Client(
-        secrets=secrets,
-        rate_per_s=rate_per_s,
-        retries=retries,
-        backoff_s=backoff_s,
-        timeout_s=timeout_s,
-    )
+    client = client_args(rate_per_s, retries, backoff_s, timeout_s)
+    budget = (budget_usd, price_per_1000)
+    source = _StreetView(Run(out_dir, secrets, config, client), pts, base_url, budget)
     try:
-        with JsonlState(out / STATE_FILE, config) as state:
-            metas = _metadata_phase(
-                client,
-                state,
-                pts,
-                base,
-                api_key,
-                radius_m,
-                outdoor_only,
-                retries,
-                backoff_s,
-                summary,
-                progress,
-            )
-            jobs = _plan(metas, headings, heading_mode, seed, summary)
-            allowed = _budget(jobs, state, budget_usd, price_per_1000, summary)
-            rows = _download_phase(
-                client,
-                state,
-                allowed,
-                base,
-                api_key,
-                secret,
-                img_dir,
-                size,
-                fov,
-                pitch,
-                summary,
-                progress,
-            )
+        return source.collect(progress)
     except StreetViewError as e:
         # The key itself never reaches a message; where it came from does.
         raise StreetViewError(f"{e} (key from {secret_origin(key, key_file, KEY_ENV)})") from None
     finally:
-        client.close()
-    for m in summary.messages:
-        log.warning("%s", redact(m, secrets))
-    print(summary.line())
-    df = make_manifest(rows)
-    if len(df):
-        lat, lon = validate_coords(df["latitude"], df["longitude"], rows=df["key"].tolist())
-        df["latitude"], df["longitude"] = lat, lon
-    df.attrs["summary"] = asdict(summary)
-    return df
+        source.http.close()
+
+
+Job = tuple[dict[str, Any], float]  # a panorama's metadata, a heading
+
+
+class _StreetView(OnlineSource[Job]):
+    """Metadata of every point (free), one job per panorama and heading within the budget,
+    then the images (paid); metadata and images share one rate-limited client."""
+
+    name = "streetview"
+    state_file = STATE_FILE
+    line_template = LINE
+
+    def __init__(
+        self,
+        run: Run,
+        pts: NDArray[np.float64],
+        base_url: str,
+        budget: tuple[float | None, float],  # USD (None: no cap), USD per 1000 images
+    ) -> None:
+        super().__init__(run)
+        self.api_key, self.secret = str(run.secrets[0]), run.secrets[1]
+        self.pts, self.base, self.budget = pts, base_url.rstrip("/"), budget
+        self.http = Client(secrets=run.secrets, **run.client)
+        self.report.counts["points"] = len(pts)
+
+    def enumerate(self, state: JsonlState) -> list[Job]:
+        c = self.config
+        metas = _metadata_phase(
+            self.http,
+            state,
+            self.pts,
+            self.base,
+            self.api_key,
+            c["radius_m"],
+            c["outdoor_only"],
+            self.client["retries"],
+            self.client["backoff_s"],
+            self.report,
+            self.progress,
+        )
+        jobs = _plan(metas, c["headings"], c["heading_mode"], c["seed"], self.report)
+        return _budget(jobs, state, *self.budget, self.report)
+
+    def item_key(self, item: Job) -> str:
+        return _job_key(item[0]["pano_id"], item[1])
+
+    def image_path(self, item: Job) -> Path:
+        return self.out / "images" / f"{safe_name(item[0]['pano_id'])}_{item[1]:06.2f}.jpg"
+
+    def download_client(self) -> Client:
+        return self.http
+
+    def fetch(self, client: Client, item: Job, dest: Path) -> str:
+        (m, heading), c = item, self.config
+        pano = m["pano_id"]
+        params = {
+            "size": c["size"],
+            "pano": pano,
+            "heading": f"{heading:.2f}",
+            "fov": f"{c['fov']:g}",
+            "pitch": f"{c['pitch']:g}",
+            "key": self.api_key,
+        }
+        url = f"{self.base}/maps/api/streetview?{urlencode(params)}"
+        if self.secret:
+            url = sign_url(url, self.secret)
+        try:
+            return client.download(url, dest)
+        except NotAnImageError as e:
+            raise Skipped(f"panorama {pano} heading {heading}: {e}") from None
+        except HTTPError as e:
+            if e.status in (401, 403):
+                raise StreetViewError(
+                    f"Street View refused the image request (HTTP {e.status}): wrong key, "
+                    f"signature or API not enabled. {e}"
+                ) from None
+            raise Skipped(f"panorama {pano} heading {heading}: {e}") from None
+
+    def row(self, item: Job, dest: Path, sha1: str) -> dict[str, Any]:
+        m, heading = item
+        return {
+            "key": f"streetview/{m['pano_id']}/{heading:.2f}",
+            "source": "streetview",
+            "image": str(dest),
+            "latitude": m["lat"],
+            "longitude": m["lng"],
+            "location_id": m["pano_id"],
+            "heading": heading,
+            "captured": m.get("date", ""),
+            "license": LICENSE,
+            "attribution": m.get("copyright", "") or "© Google",
+            "sha1": sha1,
+        }
 
 
 def _points(
@@ -332,7 +360,7 @@ def _metadata_phase(
     outdoor_only: bool,
     retries: int,
     backoff_s: float,
-    summary: Summary,
+    summary: ImportReport,
     progress: bool,
 ) -> list[dict[str, Any]]:
     """One metadata record per point with a panorama, in point order."""
@@ -349,20 +377,20 @@ def _metadata_phase(
             except HTTPError as e:
                 if e.status in (401, 403):
                     raise StreetViewError(f"Street View metadata refused: {e}") from None
-                summary.errors += 1
-                summary.messages.append(f"point {i} ({lat:.5f}, {lon:.5f}) skipped: {e}")
+                summary.add("errors")
+                summary.note(f"point {i} ({lat:.5f}, {lon:.5f}) skipped: {e}")
                 continue
             state.put("meta", str(i), rec)
         status = rec["status"]
         if status == "OK":
-            summary.ok += 1
+            summary.add("ok")
             found.append(rec)
         elif status == "ZERO_RESULTS":
-            summary.zero_results += 1
+            summary.add("zero_results")
         elif status == "NOT_FOUND":
-            summary.not_found += 1
+            summary.add("not_found")
         else:
-            summary.invalid += 1
+            summary.add("invalid")
     return found
 
 
@@ -409,18 +437,18 @@ def _metadata(client: Client, url: str, retries: int, backoff_s: float) -> dict[
 
 
 def _plan(
-    metas: list[dict[str, Any]], headings: int, mode: str, seed: int, summary: Summary
+    metas: list[dict[str, Any]], headings: int, mode: str, seed: int, summary: ImportReport
 ) -> list[tuple[dict[str, Any], float]]:
     seen: set[str] = set()
     jobs = []
     for m in metas:
         if m["pano_id"] in seen:
-            summary.duplicate_panoramas += 1
+            summary.add("duplicate_panoramas")
             continue
         seen.add(m["pano_id"])
         jobs += [(m, h) for h in choose_headings(m["pano_id"], headings, seed=seed, mode=mode)]
-    summary.panoramas = len(seen)
-    summary.images_planned = len(jobs)
+    summary.counts["panoramas"] = len(seen)
+    summary.counts["images_planned"] = len(jobs)
     return jobs
 
 
@@ -433,7 +461,7 @@ def _budget(
     state: JsonlState,
     budget_usd: float | None,
     price: float,
-    summary: Summary,
+    summary: ImportReport,
 ) -> list[tuple[dict[str, Any], float]]:
     """The jobs within budget; prints the cost estimate before anything is paid."""
     n = len(jobs)
@@ -442,11 +470,11 @@ def _budget(
     else:
         cap = max(0, math.floor(budget_usd / price * 1000 + 1e-9))
         allowed = jobs[:cap]
-    summary.images_allowed = len(allowed)
+    summary.counts["images_allowed"] = len(allowed)
     done = sum(state.has("img", _job_key(m["pano_id"], h)) for m, h in allowed)
     to_pay = len(allowed) - done
     print(
-        f"Street View: {n} images planned ({summary.panoramas} panoramas x headings); "
+        f"Street View: {n} images planned ({summary['panoramas']} panoramas x headings); "
         f"estimated cost ${n * price / 1000:.2f} at ${price:.2f} per 1000 images"
     )
     if len(allowed) < n:
@@ -459,72 +487,3 @@ def _budget(
         f"estimated cost ${to_pay * price / 1000:.2f}"
     )
     return allowed
-
-
-def _download_phase(
-    client: Client,
-    state: JsonlState,
-    jobs: list[tuple[dict[str, Any], float]],
-    base: str,
-    api_key: str,
-    secret: str | None,
-    img_dir: Path,
-    size: str,
-    fov: float,
-    pitch: float,
-    summary: Summary,
-    progress: bool,
-) -> list[dict[str, Any]]:
-    rows = []
-    for m, heading in tqdm(jobs, desc="images", disable=not progress):
-        pano = m["pano_id"]
-        jk = _job_key(pano, heading)
-        dest = img_dir / f"{_safe(pano)}_{heading:06.2f}.jpg"
-        sha1 = state.get("img", jk)
-        if sha1 is not None and dest.is_file():
-            summary.already_done += 1
-        else:
-            params = {
-                "size": size,
-                "pano": pano,
-                "heading": f"{heading:.2f}",
-                "fov": f"{fov:g}",
-                "pitch": f"{pitch:g}",
-                "key": api_key,
-            }
-            url = f"{base}/maps/api/streetview?{urlencode(params)}"
-            if secret:
-                url = sign_url(url, secret)
-            try:
-                sha1 = client.download(url, dest)
-            except NotAnImageError as e:
-                summary.failed += 1
-                summary.messages.append(f"panorama {pano} heading {heading}: {e}")
-                continue
-            except HTTPError as e:
-                if e.status in (401, 403):
-                    raise StreetViewError(
-                        f"Street View refused the image request (HTTP {e.status}): wrong key, "
-                        f"signature or API not enabled. {e}"
-                    ) from None
-                summary.failed += 1
-                summary.messages.append(f"panorama {pano} heading {heading}: {e}")
-                continue
-            state.put("img", jk, sha1)
-            summary.downloaded += 1
-        rows.append(
-            {
-                "key": f"streetview/{pano}/{heading:.2f}",
-                "source": "streetview",
-                "image": str(dest),
-                "latitude": m["lat"],
-                "longitude": m["lng"],
-                "location_id": pano,
-                "heading": heading,
-                "captured": m.get("date", ""),
-                "license": LICENSE,
-                "attribution": m.get("copyright", "") or "© Google",
-                "sha1": sha1,
-            }
-        )
-    return rows

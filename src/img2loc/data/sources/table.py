@@ -13,7 +13,7 @@ import pandas as pd
 
 from img2loc.data.io import is_url, make_key, resolve
 from img2loc.data.manifest import make_manifest
-from img2loc.data.sources.folder import ImportReport
+from img2loc.data.sources.base import ImportReport
 from img2loc.data.tables import LAT_NAMES, LON_NAMES, find_column, read_table
 
 IMAGE_NAMES = ("image", "img_id", "path", "file", "filename", "url", "image_url", "id")
@@ -79,7 +79,7 @@ def import_table(
         out["location_id"] = src + ":" + out["location_id"].astype(str)
     report = ImportReport()
     keep = ~no_image
-    for i in np.flatnonzero(no_image):
+    for i in map(int, np.flatnonzero(no_image)):
         report.skipped.append(("", f"row {i + 2}: no image"))
     bad = ~(
         np.isfinite(out["latitude"])
@@ -87,7 +87,7 @@ def import_table(
         & (out["latitude"].abs() <= 90)
         & (out["longitude"].abs() <= 180)
     )
-    for i in np.flatnonzero(bad.to_numpy() & keep):
+    for i in map(int, np.flatnonzero(bad.to_numpy() & keep)):
         report.skipped.append(
             (
                 names.iloc[i],
@@ -99,7 +99,7 @@ def import_table(
         keep[i] = False
     # Some published tables list an image twice; import it once and say so.
     dup = out["key"].duplicated(keep="first").to_numpy() & keep
-    for i in np.flatnonzero(dup):
+    for i in map(int, np.flatnonzero(dup)):
         report.skipped.append((names.iloc[i], f"row {i + 2}: duplicate row for the same image"))
     keep &= ~dup
     if check_files:
