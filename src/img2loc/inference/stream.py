@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,8 +28,6 @@ from numpy.typing import NDArray
 from img2loc.data.images import ImageError
 from img2loc.inference.images import ImageInput, LoadedImage, load_input, source_name
 from img2loc.inference.preprocess import PreprocessConfig
-
-T = TypeVar("T")
 
 #: One image's inputs, one per preprocessing, or why it could not be read.
 Loaded = tuple[LoadedImage, ...] | ImageError
