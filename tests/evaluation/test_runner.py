@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 from img2loc.evaluation import EvalOptions, pipeline, run_evaluation
+from img2loc.evaluation.figures import compute_figures
 from img2loc.evaluation.metrics import aggregate_views, multilabel_counts
 from img2loc.evaluation.report import summary_lines, write_report
 from img2loc.evaluation.runner import Collector
-from img2loc.geo import DECODERS, decode, haversine_km
+from img2loc.geo import DECODERS, CellSet, decode, haversine_km
 from tests.evaluation.conftest import ColourModel, EchoModel, chain_set, grey_jpeg
 
 
@@ -202,3 +203,31 @@ def test_training_photos_among_the_evaluated_ones_are_flagged(
     assert rep["train_data"]["overlap"] == 6
     assert summary_lines(rep)[-1].startswith("warning: 6 evaluated photo(s)")
     assert "**Warning:**" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_report_computes_each_figure_once(colour_data, place_cells, tmp_path, monkeypatch):
+    cells = place_cells
+    monkeypatch.setattr(pipeline, "load_model", lambda spec: ColourModel(cells, str(spec)))
+    opts = EvalOptions(group_by="location_id", batch_size=3, workers=2, progress=False)
+    ev = run_evaluation("colour", [colour_data / "locations.csv"], ["other"], opts)
+    calls: dict[str, int] = {"geocode": 0, "nearest_point": 0, "nearest": 0}
+
+    def counted(name, fn):
+        def wrapper(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+
+        return wrapper
+
+    monkeypatch.setattr(pipeline, "reverse_geocode", counted("geocode", pipeline.reverse_geocode))
+    for name in ("nearest_point", "nearest"):
+        monkeypatch.setattr(CellSet, name, counted(name, getattr(CellSet, name)))
+    fig = compute_figures(ev)
+    # One geocoding call names every place; the oracle looks up each model's photos and
+    # places once; the true cells of the confused-cells table once.
+    assert calls == {"geocode": 1, "nearest_point": 4, "nearest": 1}
+    rep = write_report(ev, tmp_path / "report")
+    assert rep["baselines"]["oracle"] == fig.models[0].baselines["oracle"]
+    assert rep["confused_cells"] == fig.confused_cells
+    assert [s.name for s in fig.sheets] == ["worst", "best"]
+    assert len(fig.sheets[0].captions) == len(fig.sheets[0].rows) == 5

@@ -190,7 +190,7 @@ def test_confidence_is_the_mass_inside_the_guessed_cell(model_dir):
     parent = int(np.flatnonzero(~cells.is_leaf)[0])
     probs = np.full((1, len(cells)), 0.01, np.float32)
     probs[0, parent] = 0.9  # the only cell over 0.5: the seed rule guesses it
-    [(lat, lon, idx, conf, top)] = p.results(probs, top_k=2, decode_rule="seed")
+    [(lat, lon, idx, conf, top)] = p.results(probs, top_k=2, rule="seed")
     assert idx == parent and (lat, lon) == (cells.center_lat[parent], cells.center_lon[parent])
     leaves, dist = leaf_distribution(probs, cells)
     inside = [i for i, c in enumerate(leaves) if parent in cells.chain[c]]

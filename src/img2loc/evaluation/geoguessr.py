@@ -21,10 +21,7 @@ nothing extra.
 
 from __future__ import annotations
 
-import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,18 +32,17 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from img2loc.data.images import ImageError
-from img2loc.data.io import read_bytes
 from img2loc.data.tables import TableError
 from img2loc.evaluation.data import load_data
 from img2loc.evaluation.metrics import bootstrap_ci
 from img2loc.evaluation.models import EvalModel
+from img2loc.evaluation.runner import as_is, decode_threads, read_photo
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import DECODERS
 from img2loc.geo.distance import WORLD_MAP_SIZE_KM, geoguessr_score, haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
-from img2loc.inference.images import ImageBytes, load_input
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
-from img2loc.inference.preprocess import PreprocessConfig
+from img2loc.inference.stream import run_stream
 
 #: The two guessing rules compared: argmax of the cell hierarchy, and score-optimal.
 RULES = ("hierarchical", "score")
@@ -128,24 +124,6 @@ def schedule_games(
     return out
 
 
-@dataclass
-class ViewProbs:
-    """Per-photo probabilities of its views (V, C); None with a reason when unreadable."""
-
-    probs: dict[int, NDArray[np.float32]]
-    errors: dict[int, str]
-
-
-def _decode_one(
-    ref: str, cfg: PreprocessConfig, pano_views: int
-) -> tuple[NDArray[np.float32] | None, str | None]:
-    try:
-        # The same decoding as `img2loc predict` (panoramas rendered into views).
-        return load_input(ImageBytes(ref, read_bytes(ref)), cfg, pano_views).inputs, None
-    except (ImageError, OSError, ValueError) as e:
-        return None, str(e)
-
-
 def predict_photos(
     model: EvalModel,
     refs: Sequence[str],
@@ -156,40 +134,23 @@ def predict_photos(
 ) -> Iterator[tuple[int, NDArray[np.float32] | None, str | None]]:
     """(index, (V, C) probabilities or None, error) per photo, in order.
 
-    Photos are decoded in threads a bounded window ahead of the model.
+    Photos go through the image stream of `img2loc predict` (panoramas rendered
+    into views), decoded in threads a bounded window ahead of the model.
     """
-    cfg = model.preprocess
     bar = tqdm(total=len(refs), desc="predicting", unit="img", disable=not progress)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        window: deque[tuple[int, Future[tuple[NDArray[np.float32] | None, str | None]]]] = deque()
-        ahead = 2 * batch_size
-        it = iter(enumerate(refs))
-
-        def fill() -> None:
-            while len(window) < ahead:
-                nxt = next(it, None)
-                if nxt is None:
-                    return
-                window.append((nxt[0], pool.submit(_decode_one, nxt[1], cfg, pano_views)))
-
-        fill()
-        while window:
-            batch: list[tuple[int, NDArray[np.float32] | None, str | None]] = []
-            while window and len(batch) < batch_size:
-                i, fut = window.popleft()
-                batch.append((i, *fut.result()))
-            fill()
-            xs = [x for _, x, _ in batch if x is not None]
-            probs = model.run(np.concatenate(xs)) if xs else None
-            at = 0
-            for i, x, err in batch:
-                if x is None:
-                    yield i, None, err
-                else:
-                    assert probs is not None
-                    yield i, probs[at : at + len(x)], None
-                    at += len(x)
-            bar.update(len(batch))
+    for b, probs in run_stream(
+        refs,
+        model.preprocess,
+        model.run,
+        batch_size=batch_size,
+        workers=max(1, workers),
+        pano_views=pano_views,
+        opener=read_photo,
+        reason=as_is,
+    ):
+        for i, (d, p) in enumerate(zip(b.images, probs, strict=True)):
+            yield b.start + i, p, str(d) if isinstance(d, ImageError) else None
+        bar.update(len(b))
     bar.close()
 
 
@@ -361,7 +322,7 @@ def run_games(
         raise ValueError("--games, --rounds and --views must be at least 1")
     places = load_places(data, o.split, o.image_dir, o.group_by)
     rng = np.random.default_rng(o.seed)
-    workers = o.workers or min(4, os.cpu_count() or 1)
+    workers = decode_threads([model], o.workers)
     model.share_cores(workers)
     refs = places.photos["image"].tolist()
     probs: dict[int, NDArray[np.float32]] = {}

@@ -18,7 +18,6 @@ Baselines are computed on the same photos in the same run:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,13 +33,18 @@ from img2loc.data.tables import TableError
 from img2loc.evaluation.data import load_data, subsample
 from img2loc.evaluation.metrics import AGGREGATES
 from img2loc.evaluation.models import EvalModel, load_model
-from img2loc.evaluation.runner import Collector, Predictions, embed_all, predict_all
+from img2loc.evaluation.runner import (
+    Collector,
+    Predictions,
+    decode_threads,
+    embed_all,
+    predict_all,
+)
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import DEFAULT_DECODE, best_constant, prior_constant
+from img2loc.geo.decode import DEFAULT_RULE, best_constant, prior_constant
 from img2loc.geo.distance import haversine_km
 
-#: The rule behind the headline figures (every rule is reported side by side).
-DEFAULT_RULE = DEFAULT_DECODE
+__all__ = ["DEFAULT_RULE", "EvalOptions", "Evaluation", "ModelResult", "run_evaluation"]
 
 
 @dataclass
@@ -168,8 +172,18 @@ def _train_reference(
     return ref
 
 
+def reverse_places(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> list[dict[str, str]]:
+    """Nearest town of each point (``city``, ``cc``, ``continent``): evaluation's one geocoder."""
+    return reverse_geocode(lat, lon) if len(lat) else []
+
+
+def place_labels(places: list[dict[str, str]]) -> list[str]:
+    """``"town, CC"`` per place, as the report names guesses and truths."""
+    return [f"{p['city']}, {p['cc']}" for p in places]
+
+
 def _places(table: pd.DataFrame) -> pd.DataFrame:
-    places = reverse_geocode(table["latitude"].to_numpy(), table["longitude"].to_numpy())
+    places = reverse_places(table["latitude"].to_numpy(), table["longitude"].to_numpy())
     table["country"] = [p["cc"] for p in places]
     table["continent"] = [p["continent"] for p in places]
     return table
@@ -186,8 +200,8 @@ def run_evaluation(
     opts = options or EvalOptions()
     if opts.aggregate not in AGGREGATES:
         raise ValueError(f"--aggregate must be one of {AGGREGATES}, got {opts.aggregate!r}")
-    workers = opts.workers or min(4, os.cpu_count() or 1)
     models = [load_model(model), *(load_model(m) for m in compare)]
+    workers = decode_threads(models, opts.workers)
     _unique_names(models)
     for m in models:
         m.share_cores(workers)

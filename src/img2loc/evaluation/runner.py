@@ -1,8 +1,9 @@
 """Run models over photos in one streaming pass.
 
-Threads decode and preprocess the next batches while the models run on the
-current one; each photo is read once however many models are compared, and
-preprocessed once per distinct preprocessing (decoding as `img2loc predict` does).
+Photos go through the image stream of `img2loc predict`
+(:mod:`img2loc.inference.stream`): threads decode the next photos while the
+models run on the current batch; each photo is read once however many models
+are compared, and preprocessed once per distinct preprocessing.
 Nothing of size photos x cells is kept: every batch is decoded into cells,
 F1 counts and (for multi-view) running per-place sums straight away, which
 works because the photos of one place are consecutive (the caller sorts).
@@ -10,16 +11,14 @@ works because the photos of one place are consecutive (the caller sorts).
 
 from __future__ import annotations
 
-from collections import deque
+import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from img2loc.data.images import ImageError
 from img2loc.data.io import read_bytes
 from img2loc.evaluation.metrics import (
     multilabel_counts,
@@ -31,8 +30,9 @@ from img2loc.evaluation.metrics import (
 )
 from img2loc.evaluation.models import EvalModel
 from img2loc.geo.decode import DECODERS, cell_confidence, leaf_distribution
-from img2loc.inference.images import ImageBytes, load_input
+from img2loc.inference.images import ImageBytes
 from img2loc.inference.preprocess import PreprocessConfig
+from img2loc.inference.stream import decoded_batches
 
 
 @dataclass
@@ -44,25 +44,26 @@ class Batch:
     errors: list[tuple[int, str]]
 
 
-def _load(refs: Sequence[str], start: int, configs: list[PreprocessConfig]) -> Batch:
-    rows, errors = [], []
-    inputs: list[list[NDArray[np.float32]]] = [[] for _ in configs]
-    for j, ref in enumerate(refs):
-        try:
-            # The same decoding as `img2loc predict`, so both give the same numbers.
-            src = ImageBytes(ref, read_bytes(ref))
-            arrays = [load_input(src, c).x for c in configs]
-        except (ImageError, OSError, ValueError) as e:
-            errors.append((start + j, str(e)))
-            continue
-        rows.append(start + j)
-        for k, a in enumerate(arrays):
-            inputs[k].append(a)
-    stacked = [
-        np.stack(x) if x else np.zeros((0, 3, c.input_size, c.input_size), np.float32)
-        for x, c in zip(inputs, configs, strict=True)
-    ]
-    return Batch(np.asarray(rows, np.int64), stacked, errors)
+def read_photo(ref: str) -> ImageBytes:
+    """The encoded photo at ``ref`` (a file, URL or shard member), read in a decoding thread."""
+    # Read as `img2loc predict` reads a file, so both decode the same pixels; also reads
+    # photos inside tar/zip shards.
+    return ImageBytes(ref, read_bytes(ref))
+
+
+def decode_threads(models: Sequence[EvalModel], requested: int | None = None) -> int:
+    """Image decoding threads: as many as `img2loc predict` uses (all cores) for exported
+    models, whose ONNX Runtime threads do not spin; at most 4 beside torch, whose threads
+    do (see :meth:`EvalModel.share_cores`)."""
+    if requested:
+        return max(1, requested)
+    cores = os.cpu_count() or 1
+    return cores if all(m.kind == "onnx" for m in models) else min(4, cores)
+
+
+def as_is(name: str, e: Exception) -> str:
+    """An unreadable photo's reason as the error words it (a report lists them so)."""
+    return str(e)
 
 
 def iter_batches(
@@ -73,27 +74,20 @@ def iter_batches(
     desc: str = "evaluating",
     progress: bool = True,
 ) -> Iterator[Batch]:
-    """Decoded batches in order, ``2 * workers`` batches decoded ahead in threads.
+    """Decoded batches in order, from the image stream `img2loc predict` runs on.
 
     ``Batch.inputs[k]`` is the input for ``configs[k]``; give each distinct
     preprocessing once (see :func:`distinct`).
     """
-    starts = range(0, len(refs), batch_size)
     bar = tqdm(total=len(refs), desc=desc, unit="img", disable=not progress)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        pending: deque[Future[Batch]] = deque()
-        it = iter(starts)
-        for s in it:
-            pending.append(pool.submit(_load, refs[s : s + batch_size], s, configs))
-            if len(pending) >= 2 * max(1, workers):
-                break
-        while pending:
-            batch = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(_load, refs[nxt : nxt + batch_size], nxt, configs))
-            yield batch
-            bar.update(len(batch.rows) + len(batch.errors))
+    workers = max(1, workers)
+    stream = decoded_batches(
+        refs, configs, batch_size=batch_size, workers=workers, opener=read_photo, reason=as_is
+    )
+    for b in stream:
+        errors = [(r, str(e)) for r, e in b.errors]
+        yield Batch(b.rows, [b.inputs(k) for k in range(len(configs))], errors)
+        bar.update(len(b))
     bar.close()
 
 

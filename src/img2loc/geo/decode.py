@@ -279,7 +279,7 @@ def _at_centre(
 #: The rule used when none is named (predict, eval's headline figures, the web app): on the
 #: default model's dev split it beats ``hierarchical`` at 200/750/2500 km and in GeoGuessr
 #: score (docs/default-model.md); for a confident model the two agree.
-DEFAULT_DECODE = "score"
+DEFAULT_RULE = "score"
 
 #: Decoding rules by name: each maps (probabilities, cells) to (cell index, lat, lon).
 DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
@@ -289,17 +289,17 @@ DECODERS: dict[str, Callable[[ArrayLike, CellSet], Decoded]] = {
 }
 
 
-def check_rule(method: str) -> str:
-    """``method`` if it names a decoding rule, else a ValueError listing the choices."""
-    if method not in DECODERS:
-        raise ValueError(f"unknown decoding rule {method!r}; choose from {sorted(DECODERS)}")
-    return method
+def check_rule(rule: str) -> str:
+    """``rule`` if it names a decoding rule, else a ValueError listing the choices."""
+    if rule not in DECODERS:
+        raise ValueError(f"unknown decoding rule {rule!r}; choose from {sorted(DECODERS)}")
+    return rule
 
 
-def decode(probs: ArrayLike, cells: CellSet, method: str = DEFAULT_DECODE) -> Decoded:
+def decode(probs: ArrayLike, cells: CellSet, rule: str = DEFAULT_RULE) -> Decoded:
     """(cell index, lat, lon) per row with the named rule.
 
     ``seed`` and ``hierarchical`` guess the chosen cell's centre; ``score`` guesses
     the score-optimal point, and its cell is the finest cell holding that point.
     """
-    return DECODERS[check_rule(method)](probs, cells)
+    return DECODERS[check_rule(rule)](probs, cells)

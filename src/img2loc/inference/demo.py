@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from img2loc.geo.decode import DEFAULT_DECODE
+from img2loc.geo.decode import DEFAULT_RULE
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
 from img2loc.inference.output import cut
 from img2loc.inference.predictor import Prediction, Predictor
@@ -57,7 +57,7 @@ def read_locations(folder: str | Path) -> list[tuple[Path, float, float]]:
 def run_demo(
     predictor: Predictor,
     folder: str | Path = EXAMPLES_DIR,
-    decode: str = DEFAULT_DECODE,
+    decode: str = DEFAULT_RULE,
     limit: int | None = None,
 ) -> list[DemoRow]:
     """Predict every photo listed in ``folder/locations.csv`` and measure the error."""

@@ -53,7 +53,7 @@ ImageInput: TypeAlias = (
 
 
 @dataclass(frozen=True)
-class Decoded:
+class LoadedImage:
     """Model input of one image and the GPS position in its EXIF, if any.
 
     A 360° panorama also carries ``views`` (V, 3, S, S): perspective views rendered
@@ -185,7 +185,7 @@ def load_input(
     cfg: PreprocessConfig,
     pano_views: int = 0,
     fov_deg: float = DEFAULT_FOV,
-) -> Decoded:
+) -> LoadedImage:
     """Model input (3, S, S) float32 and EXIF GPS of one image; raises :class:`ImageError`.
 
     With ``pano_views > 0`` a 360° equirectangular panorama (see
@@ -195,7 +195,7 @@ def load_input(
     if pano_views <= 0:
         im = open_input(src, cfg.resize_size)
         gps = gps_from_exif(im.info.get("exif_obj"))
-        return Decoded(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+        return LoadedImage(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
     if isinstance(src, str | os.PathLike) and is_url(os.fspath(src)):
         ref = os.fspath(src)
         try:
@@ -214,7 +214,7 @@ def load_input(
     gps = gps_from_exif(im.info.get("exif_obj"))
     kind = detect_panorama(im, head)
     if kind is None:
-        return Decoded(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+        return LoadedImage(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
     headings, views = panorama_views(im, pano_views, cfg.resize_size, fov_deg)
     xs = np.stack([preprocess(Image.fromarray(v), cfg) for v in views])
-    return Decoded(xs[0], gps, xs, tuple(headings), kind)
+    return LoadedImage(xs[0], gps, xs, tuple(headings), kind)

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import numpy as np
 
-from img2loc.geo.decode import DEFAULT_DECODE
+from img2loc.geo.decode import DEFAULT_RULE
 from img2loc.inference.predictor import Prediction
 
 FORMATS = ("table", "json", "csv")
@@ -96,7 +96,7 @@ def write_predictions(
     out: TextIO,
     fmt: str = "table",
     top_k: int = 5,
-    decode: str = DEFAULT_DECODE,
+    decode: str = DEFAULT_RULE,
 ) -> Summary:
     """Write each prediction as soon as it arrives; return the run's :class:`Summary`.
 

@@ -2,16 +2,15 @@
 
 A model folder (written by ``img2loc export``; its files and their checks live in
 :mod:`img2loc.inference.model_folder`) holds the ONNX model, its cells with place names
-and its preprocessing. Images are decoded in a thread pool (Pillow releases the GIL)
-while ONNX Runtime runs the previous batch.
+and its preprocessing. Images go through the one image stream
+(:mod:`img2loc.inference.stream`): decoded in threads while ONNX Runtime runs the
+previous batch.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -22,7 +21,7 @@ from numpy.typing import NDArray
 from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import (
-    DEFAULT_DECODE,
+    DEFAULT_RULE,
     cell_confidence,
     check_rule,
     decode,
@@ -30,7 +29,7 @@ from img2loc.geo.decode import (
 )
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
-from img2loc.inference.images import Decoded, ImageInput, load_input, source_name
+from img2loc.inference.images import ImageInput, LoadedImage
 
 # DEFAULT_MODEL_DIR and ModelError are re-exported: the CLI and older callers import them here.
 from img2loc.inference.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR
@@ -38,6 +37,7 @@ from img2loc.inference.model_folder import ModelError as ModelError
 from img2loc.inference.model_folder import ModelFolder
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
+from img2loc.inference.stream import run_stream
 
 
 @dataclass(frozen=True)
@@ -240,69 +240,23 @@ class Predictor:
         return probs
 
     # ------------------------------------------------------------------ images
-    def _load(self, src: ImageInput) -> Decoded | ImageError:
-        try:
-            return load_input(src, self.preprocess, self.pano_views)
-        except ImageError as e:
-            return e
-        except Exception as e:  # a bad input must never stop the batch
-            return ImageError(f"{source_name(src)}: unreadable ({type(e).__name__}: {e})")
-
-    def _decoded(self, images: Iterable[ImageInput]) -> Iterator[tuple[str, Decoded | ImageError]]:
-        """Decode in a thread pool, in order, a bounded window ahead of the consumer."""
-        window: deque[tuple[str, Future[Decoded | ImageError]]] = deque()
-        ahead = 2 * self.batch_size
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="img2loc-decode")
-        try:
-            for src in images:
-                window.append((source_name(src), pool.submit(self._load, src)))
-                if len(window) > ahead:
-                    name, fut = window.popleft()
-                    yield name, fut.result()
-            while window:
-                name, fut = window.popleft()
-                yield name, fut.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _batches(
+    def _stream(
         self, images: Iterable[ImageInput]
-    ) -> Iterator[tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]]:
-        """Decoded images in batches with the probabilities of their views.
-
-        The readable images' views are stacked in order (``Decoded.inputs``: one row
-        per photo, several per panorama).
-        """
-        batch: list[tuple[str, Decoded | ImageError]] = []
-
-        def flush() -> tuple[list[tuple[str, Decoded | ImageError]], NDArray[np.float32]]:
-            xs = [d.inputs for _, d in batch if isinstance(d, Decoded)]
-            s = self.preprocess.input_size
-            x = np.concatenate(xs) if xs else np.zeros((0, 3, s, s), np.float32)
-            return batch, self.run(x)
-
-        for item in self._decoded(images):
-            batch.append(item)
-            if len(batch) == self.batch_size:
-                yield flush()
-                batch = []
-        if batch:
-            yield flush()
-
-    @staticmethod
-    def _per_image(
-        batch: list[tuple[str, Decoded | ImageError]], probs: NDArray[np.float32]
-    ) -> Iterator[tuple[str, Decoded | ImageError, NDArray[np.float32]]]:
-        """(name, decoded or error, (V, C) probabilities of its views) per image of a batch."""
-        at = 0
-        empty = probs[:0]
-        for name, d in batch:
-            if isinstance(d, ImageError):
-                yield name, d, empty
-                continue
-            v = d.inputs.shape[0]
-            yield name, d, probs[at : at + v]
-            at += v
+    ) -> Iterator[list[tuple[str, LoadedImage | ImageError, NDArray[np.float32]]]]:
+        """Per batch: (name, loaded image or error, (V, C) probabilities of its views)."""
+        for b, probs in run_stream(
+            images,
+            self.preprocess,
+            self.run,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            pano_views=self.pano_views,
+        ):
+            empty = np.zeros((0, len(self.cells)), np.float32)
+            yield [
+                (n, d if isinstance(d, ImageError) else d[0], empty if p is None else p)
+                for n, d, p in zip(b.names, b.images, probs, strict=True)
+            ]
 
     def probabilities(
         self, images: Iterable[ImageInput], aggregate: str = "mean"
@@ -314,8 +268,8 @@ class Predictor:
         """
         check_aggregate(aggregate)
         out = []
-        for batch, probs in self._batches(images):
-            for _, d, p in self._per_image(batch, probs):
+        for batch in self._stream(images):
+            for _, d, p in batch:
                 if isinstance(d, ImageError):
                     raise d
                 out.append(_one_place(p, aggregate)[None])
@@ -325,13 +279,13 @@ class Predictor:
 
     # ------------------------------------------------------------------ results
     def results(
-        self, probs: NDArray[np.float32], top_k: int = 5, decode_rule: str = DEFAULT_DECODE
+        self, probs: NDArray[np.float32], top_k: int = 5, rule: str = DEFAULT_RULE
     ) -> list[tuple[float, float, int, float, list[TopCell]]]:
         """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
-        check_rule(decode_rule)
+        check_rule(rule)
         if probs.shape[0] == 0:
             return []
-        idx, lat, lon = decode(probs, self.cells, decode_rule)
+        idx, lat, lon = decode(probs, self.cells, rule)
         leaves, dist = leaf_distribution(probs, self.cells)
         conf = cell_confidence(leaves, dist, self.cells, idx)
         k = max(0, min(top_k, self._leaves.size))
@@ -358,19 +312,19 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
     ) -> Iterator[Prediction]:
         """:meth:`predict` as a stream: results come batch by batch, in input order."""
-        check_rule(decode)
+        # ``decode`` (the --decode flag's name in the public API) is the decoding rule.
         check_aggregate(aggregate)
-        return self._predict_iter(images, top_k, decode, aggregate)
+        return self._predict_iter(images, top_k, check_rule(decode), aggregate)
 
     def _prediction(
         self,
         name: str,
         res: tuple[float, float, int, float, list[TopCell]],
-        decoded: list[tuple[str, Decoded]],
+        decoded: list[tuple[str, LoadedImage]],
         view_errors: list[str] | None = None,
     ) -> Prediction:
         lat, lon, c, conf, top = res
@@ -386,13 +340,12 @@ class Predictor:
         )
 
     def _predict_iter(
-        self, images: Iterable[ImageInput], top_k: int, decode: str, aggregate: str
+        self, images: Iterable[ImageInput], top_k: int, rule: str, aggregate: str
     ) -> Iterator[Prediction]:
-        for batch, probs in self._batches(images):
-            items = list(self._per_image(batch, probs))
-            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, Decoded)]
+        for items in self._stream(images):
+            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, LoadedImage)]
             per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
-            res = iter(self.results(per_image, top_k, decode))
+            res = iter(self.results(per_image, top_k, rule))
             for name, d, _ in items:
                 if isinstance(d, ImageError):
                     yield Prediction(name, error=str(d))
@@ -403,7 +356,7 @@ class Predictor:
         self,
         images: Iterable[ImageInput],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
         name: str | None = None,
     ) -> Prediction:
@@ -417,12 +370,12 @@ class Predictor:
         """
         check_rule(decode)
         check_aggregate(aggregate)
-        decoded: list[tuple[str, Decoded]] = []
+        decoded: list[tuple[str, LoadedImage]] = []
         errors: list[str] = []
         parts: list[NDArray[np.float32]] = []
         names: list[str] = []
-        for batch, probs in self._batches(images):
-            for n, d, p in self._per_image(batch, probs):
+        for batch in self._stream(images):
+            for n, d, p in batch:
                 names.append(n)
                 if isinstance(d, ImageError):
                     errors.append(str(d))
@@ -457,7 +410,7 @@ class Predictor:
         self,
         images: ImageInput | list[Any] | tuple[Any, ...],
         top_k: int = 5,
-        decode: str = DEFAULT_DECODE,
+        decode: str = DEFAULT_RULE,
         aggregate: str = "mean",
     ) -> Prediction | list[Prediction]:
         """Where photos were taken: one :class:`Prediction` per image, in order.
@@ -478,7 +431,7 @@ def _one_place(views: NDArray[np.float32], aggregate: str) -> NDArray[Any]:
     return views[0] if views.shape[0] == 1 else combine_views(views, aggregate)
 
 
-def _view_names(name: str, d: Decoded) -> list[str]:
+def _view_names(name: str, d: LoadedImage) -> list[str]:
     """One name per view of an image: the image itself, or ``name@h<heading>`` per panorama view."""
     if d.views is None:
         return [name]
