@@ -25,7 +25,7 @@ from torch import nn
 
 from img2loc import __version__
 from img2loc.data.io import portable_paths
-from img2loc.data.shards import is_shard_folder, read_info
+from img2loc.data.shard_reader import is_shard_folder, read_info
 from img2loc.export.browser import choose_browser_model
 from img2loc.export.bundle import (
     FORMAT,
@@ -43,7 +43,7 @@ from img2loc.export.bundle import (
 )
 from img2loc.export.devdata import DevImages, generated_images, load_dev_images
 from img2loc.inference.predictor import INPUT_NAME, OUTPUT_NAME, VARIANTS, Predictor
-from img2loc.training.task import load_checkpoint, read_checkpoint
+from img2loc.models.checkpoint import load_checkpoint, read_checkpoint
 
 OPSET = 18
 
