@@ -31,7 +31,7 @@ def test_samples_group_consecutive_members_by_key(tmp_path, rng):
     )
     got = list(read_shard(url))
     assert [s.key for s in got] == ["a", "c", "d"]  # the key ends at the first dot
-    assert got[0].data["b.json"] == meta and got[1].image_ext is None
+    assert got[0].data["b.json"] == meta and got[2].image_ext is None
     assert "jpg" in got[1].data  # extensions are lower-cased, as WebDataset does
     assert read_bytes(got[0].refs["b.jpg"]) == jpg
     assert got[2].meta == {}

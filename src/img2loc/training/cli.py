@@ -27,6 +27,7 @@ class _CLI(LightningCLI):
         # The data gets the model's transforms (preprocessing, size per epoch) when both
         # are built, as open_clip's create_model_and_transforms hands them over.
         parser.link_arguments("model.transforms", "data.transforms", apply_on="instantiate")
+        parser.link_arguments("model.cell_targets", "data.targets", apply_on="instantiate")
         parser.set_defaults(
             {
                 "trainer.default_root_dir": "runs/default",

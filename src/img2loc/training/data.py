@@ -11,6 +11,7 @@ which is what makes ``--resume`` exact.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ from torch.utils.data import IterableDataset
 from img2loc.data.shard_reader import decode_sample, read_shard
 from img2loc.inference.preprocess import PreprocessConfig
 from img2loc.models.transforms import AugmentConfig, Transforms
+from img2loc.training.targets import CellTargets
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +155,12 @@ def _rank_share(src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield {**template, "__pad__": True}
 
 
-def _collate(batch: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
+def _collate(
+    batch: list[tuple[Any, dict[str, Any]]], targets: CellTargets | None = None
+) -> dict[str, Any]:
     images = torch.stack([torch.as_tensor(x) for x, _ in batch])
     metas = [m for _, m in batch]
-    return {
+    out: dict[str, Any] = {
         "image": images,
         "lat": torch.tensor([m["latitude"] for m in metas], dtype=torch.float64),
         "lon": torch.tensor([m["longitude"] for m in metas], dtype=torch.float64),
@@ -165,6 +169,9 @@ def _collate(batch: list[tuple[Any, dict[str, Any]]]) -> dict[str, Any]:
         "source": [m.get("source", "") for m in metas],
         "pad": torch.tensor([bool(m.get("pad", False)) for m in metas]),
     }
+    if targets is not None:
+        out["target"] = targets(out["lat"].numpy(), out["lon"].numpy())
+    return out
 
 
 def _eval_sample(
@@ -214,6 +221,7 @@ def make_pipeline(
     shuffle_buffer: int = 2000,
     source_weights: dict[str, float] | None = None,
     batches_per_worker: int | None = None,
+    targets: CellTargets | None = None,
 ) -> wds.DataPipeline:
     """The stage list; ``batches_per_worker`` sets ``with_epoch`` for training.
 
@@ -248,7 +256,8 @@ def make_pipeline(
             _rank_share,
             wds.map(_eval_sample(tf, pre)),
         ]
-    stages.append(wds.batched(batch_size, collation_fn=_collate, partial=not train))
+    collate = functools.partial(_collate, targets=targets)
+    stages.append(wds.batched(batch_size, collation_fn=collate, partial=not train))
     pipe = wds.DataPipeline(*stages)
     if train and batches_per_worker is not None:
         pipe = pipe.with_epoch(batches_per_worker)

@@ -23,6 +23,7 @@ from img2loc.data.shard_reader import read_info, split_urls
 from img2loc.inference.preprocess import PreprocessConfig
 from img2loc.models.transforms import AugmentConfig, Transforms
 from img2loc.training.data import make_pipeline
+from img2loc.training.targets import CellTargets
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -32,6 +33,7 @@ class ShardDataModule(L.LightningDataModule):
         self,
         shards: str,
         transforms: Transforms | None = None,
+        targets: CellTargets | None = None,
         batch_size: int = 64,
         num_workers: int = 2,
         shuffle_buffer: int = 2000,
@@ -46,6 +48,8 @@ class ShardDataModule(L.LightningDataModule):
             shards: folder with ``_info.json`` and tar shards.
             transforms: the model's (``GeoTask.transforms``); default: ImageNet-style
                 preprocessing at 224 px.
+            targets: the loss's targets, built per batch by the loader
+                (``GeoTask.cell_targets``); default: the task builds them.
             batch_size: images per batch per device.
             num_workers: loader processes per device.
             shuffle_buffer: samples held for shuffling (shards are pre-shuffled).
@@ -58,6 +62,7 @@ class ShardDataModule(L.LightningDataModule):
         super().__init__()
         self.shards = shards
         self.transforms = transforms or Transforms(PreprocessConfig())
+        self.targets = targets
         self.batch_size, self.num_workers = batch_size, num_workers
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.augment = augment or AugmentConfig()
@@ -94,6 +99,7 @@ class ShardDataModule(L.LightningDataModule):
             shuffle_buffer=self.shuffle_buffer,
             source_weights=self.source_weights,
             batches_per_worker=self.batches_per_epoch(world) // workers,
+            targets=self.targets,
         )
         return DataLoader(
             pipe,
@@ -106,7 +112,11 @@ class ShardDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:  # type: ignore[type-arg]
         urls, _ = split_urls(self.shards, self.val_split)
         pipe = make_pipeline(
-            urls, train=False, batch_size=self.batch_size, pre=self.transforms.preprocess
+            urls,
+            train=False,
+            batch_size=self.batch_size,
+            pre=self.transforms.preprocess,
+            targets=self.targets,
         )
         return DataLoader(pipe, batch_size=None, num_workers=min(self.num_workers, len(urls)))
 
@@ -114,8 +124,14 @@ class ShardDataModule(L.LightningDataModule):
 class FeatureDataset:
     """Batches of precomputed features; training draws the flipped view half the time."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], train: bool, seed: int) -> None:
-        self.a, self.train, self.seed = arrays, train, seed
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        train: bool,
+        seed: int,
+        targets: CellTargets | None = None,
+    ) -> None:
+        self.a, self.train, self.seed, self.targets = arrays, train, seed, targets
         self.rng = np.random.default_rng([seed, 0])
         self.flip = train and "features_flip" in arrays
 
@@ -131,7 +147,7 @@ class FeatureDataset:
         if self.flip:
             use = self.rng.random(len(i)) < 0.5
             feat = np.where(use[:, None], self.a["features_flip"][i], feat)
-        return {
+        out: dict[str, Any] = {
             "feat": torch.from_numpy(np.ascontiguousarray(feat)),
             "lat": torch.from_numpy(self.a["latitude"][i]),
             "lon": torch.from_numpy(self.a["longitude"][i]),
@@ -140,6 +156,9 @@ class FeatureDataset:
             "source": self.a["source"][i].tolist(),
             "pad": torch.zeros(len(i), dtype=torch.bool),
         }
+        if self.targets is not None:
+            out["target"] = self.targets(self.a["latitude"][i], self.a["longitude"][i])
+        return out
 
 
 class _EpochSampler(Sampler[int]):
@@ -148,6 +167,7 @@ class _EpochSampler(Sampler[int]):
 
     def __init__(self, ds: FeatureDataset, shuffle: bool, epoch: Callable[[], int]) -> None:
         self.ds, self.shuffle, self.epoch = ds, shuffle, epoch
+        self._served = False
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -158,9 +178,12 @@ class _EpochSampler(Sampler[int]):
         if not self.shuffle:
             return iter(range(len(self.ds)))
         gen = torch.Generator().manual_seed(self.ds.seed * 1_000_003 + e)
-        # The loader used to own this generator and drew its worker seed from it first;
-        # the same draw keeps the orders (and so the trained heads) as they were.
-        torch.empty((), dtype=torch.int64).random_(generator=gen)
+        # Orders as the shipped heads were trained with them: the loader used to own this
+        # generator and be rebuilt every epoch, and each start of its iterator drew a
+        # worker seed from it first: once in a run's first epoch, twice in later ones.
+        for _ in range(2 if self._served else 1):
+            torch.empty((), dtype=torch.int64).random_(generator=gen)
+        self._served = True
         return iter(torch.randperm(len(self.ds), generator=gen).tolist())
 
 
@@ -169,10 +192,16 @@ class FeatureDataModule(L.LightningDataModule):
     trains on them in seconds on a CPU."""
 
     def __init__(
-        self, features: str, batch_size: int = 64, seed: int = 0, val_split: str = "val"
+        self,
+        features: str,
+        batch_size: int = 64,
+        seed: int = 0,
+        val_split: str = "val",
+        targets: CellTargets | None = None,
     ) -> None:
         super().__init__()
         self.features, self.batch_size, self.seed = features, batch_size, seed
+        self.targets = targets
         self.val_split = val_split
         self.feature_info = load_feature_info(features)
         self._feats = {s: load_features(features, s) for s in ("train", val_split)}
@@ -199,7 +228,7 @@ class FeatureDataModule(L.LightningDataModule):
         def epoch() -> int:
             return trainer.current_epoch if trainer is not None else 0
 
-        ds = FeatureDataset(self._feats[split], train=train, seed=self.seed)
+        ds = FeatureDataset(self._feats[split], train, self.seed, self.targets)
         return DataLoader(
             cast(Any, range(len(ds))),  # indices; the collate function reads the arrays
             batch_size=self.batch_size,
@@ -229,6 +258,7 @@ class TrainDataModule(L.LightningDataModule):
         shards: str | None = None,
         features: str | None = None,
         transforms: Transforms | None = None,
+        targets: CellTargets | None = None,
         batch_size: int = 64,
         num_workers: int = 2,
         shuffle_buffer: int = 2000,
@@ -244,6 +274,7 @@ class TrainDataModule(L.LightningDataModule):
             features: instead of shards, a folder from ``img2loc embed``: the head
                 trains on frozen-backbone features (seconds on a CPU).
             transforms: the model's (set from the model by ``img2loc train``).
+            targets: the loss's targets, built by the loader (set from the model too).
             batch_size: images per batch per device.
             num_workers: loader processes per device.
             shuffle_buffer: samples held for shuffling (shards are pre-shuffled).
@@ -258,12 +289,13 @@ class TrainDataModule(L.LightningDataModule):
             raise ValueError("give exactly one of --data.shards or --data.features")
         self.data: ShardDataModule | FeatureDataModule
         if features is not None:
-            self.data = FeatureDataModule(features, batch_size, seed, val_split)
+            self.data = FeatureDataModule(features, batch_size, seed, val_split, targets)
         else:
             assert shards is not None
             self.data = ShardDataModule(
                 shards,
                 transforms,
+                targets,
                 batch_size,
                 num_workers,
                 shuffle_buffer,

@@ -24,14 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import decode
-from img2loc.geo.distance import haversine_km, metrics_from_distances
 from img2loc.models.backbone import last_layer_groups
 from img2loc.models.checkpoint import CKPT_KEY, model_state, read_checkpoint
 from img2loc.models.config import ModelConfig, build_model
 from img2loc.models.geolocator import GeoLocator
 from img2loc.models.transforms import Transforms, create_transforms
 from img2loc.training.datamodule import FeatureDataModule, TrainDataModule
+from img2loc.training.metrics import GeoMetrics
+from img2loc.training.targets import CellTargets
 
 
 def _load_cells(cells: str | dict[str, Any]) -> CellSet:
@@ -116,11 +116,21 @@ class GeoTask(L.LightningModule):
         self.cells = _load_cells(cells)
         self.model_config = ModelConfig(backbone, head, dropout, hidden_dim, pretrained, weights)
         self.configure_models()
-        self.register_buffer("pos_weight", self._pos_weight(), persistent=False)
+        self.configure_losses()
         self._frozen_backbone = False
-        self._val: list[np.ndarray] = []
-        self._f1 = np.zeros(4)
+        self.configure_metrics()
         self._t0 = time.perf_counter()
+
+    def configure_losses(self) -> None:
+        """The loss's targets (built by the loader, see :attr:`cell_targets`) and each
+        cell's positive weight."""
+        hp = self.hparams
+        self.cell_targets = CellTargets(self.cells, hp["loss"], hp["label_smoothing_km"])
+        self.register_buffer("pos_weight", self._pos_weight(), persistent=False)
+
+    def configure_metrics(self) -> None:
+        """Validation figures (torchmetrics: gathered across ranks at epoch end)."""
+        self.val_metrics = GeoMetrics(self.cells, self.hparams["decode_rule"])
 
     def configure_models(self) -> None:
         """The network (from :attr:`model_config`), its weight average and starting weights."""
@@ -169,22 +179,17 @@ class GeoTask(L.LightningModule):
         return torch.tensor(w, dtype=torch.float32)
 
     def targets(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
-        """(B, n_cells) multi-hot targets, optionally smoothed by distance."""
-        la, lo = lat.cpu().numpy(), lon.cpu().numpy()
-        y = self.cells.multi_hot(la, lo)
-        km = self.hparams["label_smoothing_km"]
-        if km > 0:
-            d = haversine_km(
-                la[:, None], lo[:, None], self.cells.center_lat[None], self.cells.center_lon[None]
-            )
-            y = np.maximum(y, np.exp(-d / km).astype(np.float32))
-        return torch.from_numpy(y).to(self.device)
+        """The loss's targets for these coordinates (what the loader adds as ``target``)."""
+        return self.cell_targets(lat.cpu().numpy(), lon.cpu().numpy()).to(self.device)
 
     def compute_loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        # Loaders given cell_targets build them in their workers; others get them here.
+        if "target" in batch:
+            y = batch["target"].to(self.device)
+        else:
+            y = self.targets(batch["lat"], batch["lon"])
         if self.hparams["loss"] == "ce":
-            idx = self.cells.nearest(batch["lat"].cpu().numpy(), batch["lon"].cpu().numpy())
-            return F.cross_entropy(logits.float(), torch.from_numpy(idx).to(self.device))
-        y = self.targets(batch["lat"], batch["lon"])
+            return F.cross_entropy(logits.float(), y)
         return F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=self.pos_weight)
 
     # ------------------------------------------------------------------ steps
@@ -236,42 +241,26 @@ class GeoTask(L.LightningModule):
         logits = self._logits(self._eval_model(), batch, train=False)
         # Ranks see padded, equal-length shares (see data._rank_share): drop the padding.
         keep = ~batch["pad"].to(logits.device)
-        if not bool(keep.any()):
-            return
         logits = logits[keep]
-        batch = {k: (v[keep.to(v.device)] if k in ("lat", "lon") else v) for k, v in batch.items()}
+        rows = ("lat", "lon", "target")
+        batch = {k: (v[keep.to(v.device)] if k in rows else v) for k, v in batch.items()}
         n = logits.shape[0]
-        # Summed here and gathered at epoch end, as plain numbers.
-        self._f1[3] += float(self.compute_loss(logits, batch)) * n
+        loss = float(self.compute_loss(logits, batch)) if n else 0.0
         probs = torch.sigmoid(logits.float()).cpu().numpy()
         lat, lon = batch["lat"].cpu().numpy(), batch["lon"].cpu().numpy()
-        _, plat, plon = decode(probs, self.cells, self.hparams["decode_rule"])
-        self._val.append(haversine_km(plat, plon, lat, lon))
-        y = self.cells.multi_hot(lat, lon) > 0
-        p = probs >= 0.5
-        self._f1[:3] += [(p & y).sum(), (p & ~y).sum(), (~p & y).sum()]
+        self.val_metrics.update(probs, lat, lon, loss)
 
     def on_validation_epoch_end(self) -> None:
-        d = np.concatenate(self._val) if self._val else np.zeros(0)
-        self._val = []
-        f1c = self._f1
-        self._f1 = np.zeros(4)
-        if self.trainer.world_size > 1 and torch.distributed.is_initialized():
-            # Ranks hold different numbers of samples (some none): gather as objects.
-            parts: list[Any] = [None] * self.trainer.world_size
-            torch.distributed.all_gather_object(parts, (d, f1c))
-            d = np.concatenate([p[0] for p in parts])
-            f1c = np.sum([p[1] for p in parts], axis=0)
-        m = metrics_from_distances(d)
+        m = self.val_metrics.compute()  # gathered across ranks by torchmetrics
+        self.val_metrics.reset()
         if m["n"] == 0:
             return
         for k, v in m["acc_km"].items():
             self.log(f"val/acc_{k}km", v)
         self.log("val/median_km", m["median_km"])
         self.log("val/geoguessr", m["geoguessr_mean"], prog_bar=True)
-        tp, fp, fn, loss_sum = (float(x) for x in f1c)
-        self.log("val/loss", loss_sum / m["n"])
-        self.log("val/f1", 2 * tp / max(2 * tp + fp + fn, 1))
+        self.log("val/loss", m["loss"])
+        self.log("val/f1", m["f1"])
 
     # ------------------------------------------------------------------ staging
     def setup(self, stage: str) -> None:
