@@ -30,6 +30,9 @@ class _CLI(LightningCLI):
         parser.link_arguments("model.cell_targets", "data.targets", apply_on="instantiate")
         parser.set_defaults(
             {
+                # Not needed by the datamodules (they read the epoch themselves); kept because
+                # a resumed run repeats an uninterrupted one exactly only with it.
+                "trainer.reload_dataloaders_every_n_epochs": 1,
                 "trainer.default_root_dir": "runs/default",
                 "trainer.log_every_n_steps": 10,
             }

@@ -165,9 +165,11 @@ class _EpochSampler(Sampler[int]):
     """Indices in an order fixed by (seed, epoch), read when the epoch's iteration starts
     (the order ``DataLoader(shuffle=True)`` gives with that epoch's generator)."""
 
-    def __init__(self, ds: FeatureDataset, shuffle: bool, epoch: Callable[[], int]) -> None:
+    def __init__(
+        self, ds: FeatureDataset, shuffle: bool, epoch: Callable[[], int], served: set[int]
+    ) -> None:
         self.ds, self.shuffle, self.epoch = ds, shuffle, epoch
-        self._served = False
+        self.served = served  # epochs this datamodule has shuffled (shared by its loaders)
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -181,9 +183,9 @@ class _EpochSampler(Sampler[int]):
         # Orders as the shipped heads were trained with them: the loader used to own this
         # generator and be rebuilt every epoch, and each start of its iterator drew a
         # worker seed from it first: once in a run's first epoch, twice in later ones.
-        for _ in range(2 if self._served else 1):
+        for _ in range(2 if self.served - {e} else 1):
             torch.empty((), dtype=torch.int64).random_(generator=gen)
-        self._served = True
+        self.served.add(e)
         return iter(torch.randperm(len(self.ds), generator=gen).tolist())
 
 
@@ -206,6 +208,7 @@ class FeatureDataModule(L.LightningDataModule):
         self.feature_info = load_feature_info(features)
         self._feats = {s: load_features(features, s) for s in ("train", val_split)}
         self.n_train = len(self._feats["train"]["key"])
+        self._served: set[int] = set()
 
     def check_model(self, backbone: str, init_from: str | None) -> None:
         """Refuse a model whose backbone (or starting checkpoint) did not make these features."""
@@ -232,7 +235,7 @@ class FeatureDataModule(L.LightningDataModule):
         return DataLoader(
             cast(Any, range(len(ds))),  # indices; the collate function reads the arrays
             batch_size=self.batch_size,
-            sampler=_EpochSampler(ds, train, epoch),
+            sampler=_EpochSampler(ds, train, epoch, self._served),
             drop_last=train,
             # Its worker seed is drawn from this, not from the global generator.
             generator=torch.Generator(),

@@ -99,8 +99,9 @@ class GeoTask(L.LightningModule):
             last_blocks_epochs: then epochs training the head and the last blocks.
             last_blocks: how many of the backbone's layer groups (timm's
                 ``group_matcher``: a stage of blocks each) count as "last".
-            train_sizes: input size per epoch (e.g. [160, 192, 224]; last one repeats),
-                or the sizes to draw from per batch with ``random_sizes``.
+            train_sizes: crop size per epoch from epoch 1 on (epoch 0 at the model's
+                size, as the shipped models were trained; the last one repeats), or the
+                sizes to draw from per batch with ``random_sizes``.
             random_sizes: draw a random size from ``train_sizes`` for each batch.
             ema_decay: keep an exponential moving average of the weights (0 = off);
                 validation and checkpoints' ``ema`` use it.
