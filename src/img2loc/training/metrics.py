@@ -54,7 +54,9 @@ class GeoMetrics(Metric):
 
     def compute(self) -> dict[str, Any]:
         """The standard figures (:func:`metrics_from_distances`) plus ``f1`` and ``loss``."""
-        d = dim_zero_cat(self.dist).cpu().numpy() if self.dist else np.zeros(0)
+        # A list of batches on one process, one tensor once gathered across ranks.
+        synced = isinstance(self.dist, torch.Tensor)
+        d = dim_zero_cat(self.dist).cpu().numpy() if synced or self.dist else np.zeros(0)
         m = metrics_from_distances(d)
         tp, fp, fn, loss_sum = (float(x) for x in self.counts.cpu())
         m["loss"] = loss_sum / m["n"] if m["n"] else float("nan")
