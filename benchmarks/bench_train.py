@@ -23,7 +23,7 @@ import torch
 from img2loc.data.shards import ShardConfig, write_shards
 from img2loc.data.sources.table import import_table
 from img2loc.geo import CellSet
-from img2loc.training.data import ShardDataModule
+from img2loc.training.datamodule import ShardDataModule
 from img2loc.training.task import GeoTask
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

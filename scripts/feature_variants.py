@@ -39,17 +39,13 @@ from torch import nn
 
 from head_experiments import BASE, HEADER, head_probs, row, score
 from img2loc.data.features import INFO, load_features
+from img2loc.data.shard_reader import decode_sample, split_urls
 from img2loc.files import atomic_path, atomic_write_text
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import create_backbone
-from img2loc.training.data import (
-    AugmentConfig,
-    ShardDataModule,
-    decode_sample,
-    split_urls,
-    train_transform,
-)
-from img2loc.training.embed import embed_shards
+from img2loc.models.embed import embed_shards
+from img2loc.models.transforms import AugmentConfig, train_transform
+from img2loc.training.datamodule import FeatureDataModule
 from img2loc.training.task import GeoTask
 
 STAGES = (2, 3, 4, 5, 6)  # blocks whose outputs are pooled (EfficientNet-Lite0 has 0-6)
@@ -208,7 +204,7 @@ def train_head(features: Path, cells: str, kw: dict[str, Any], standardise: bool
     task.model.head = nn.Sequential(
         *layers, nn.Dropout(BASE["dropout"]), nn.Linear(dim, len(task.cells))
     )
-    dm = ShardDataModule(features=str(features), batch_size=256, num_workers=0)
+    dm = FeatureDataModule(str(features), batch_size=256)
     trainer = L.Trainer(
         max_epochs=40,
         accelerator="cpu",

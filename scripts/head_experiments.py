@@ -5,7 +5,7 @@
         -o build/default/experiments.md
 
 Each experiment trains a head with the real training code (``GeoTask`` on
-``ShardDataModule(features=...)``, the same path as ``img2loc train -c
+``FeatureDataModule``, the same path as ``img2loc train -c
 configs/default-head.yaml``) and scores it on the dev split's features: single
 view and views aggregated per ``location_id``, with and without flip
 test-time augmentation, for the ``hierarchical`` and ``score`` decoding rules.
@@ -29,7 +29,7 @@ import torch
 
 from img2loc.data.features import load_features
 from img2loc.geo import CellSet, decode, geo_metrics
-from img2loc.training.data import ShardDataModule
+from img2loc.training.datamodule import FeatureDataModule
 from img2loc.training.task import GeoTask
 
 BASE: dict[str, Any] = {
@@ -70,7 +70,7 @@ def train_head(
     """A head trained on frozen features with the project's own Lightning task."""
     L.seed_everything(seed, verbose=False)
     task = GeoTask(cells=cells, seed=seed, **{**BASE, **kw})
-    dm = ShardDataModule(features=features, batch_size=256, num_workers=0)
+    dm = FeatureDataModule(features, batch_size=256)
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator="cpu",

@@ -20,7 +20,7 @@ from img2loc import Predictor  # noqa: E402
 from img2loc.data.sources.table import import_table  # noqa: E402
 from img2loc.export import exporter  # noqa: E402
 from img2loc.export.bundle import ExportError  # noqa: E402
-from img2loc.training.task import load_checkpoint  # noqa: E402
+from img2loc.models.checkpoint import load_checkpoint  # noqa: E402
 
 EXE = str(Path(sys.executable).with_name("img2loc"))
 

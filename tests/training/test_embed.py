@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from img2loc.data.features import load_feature_info, load_features
-from img2loc.training.task import load_checkpoint
+from img2loc.models.checkpoint import load_checkpoint
 from tests.training.conftest import tiny_args
 
 EXE = str(Path(sys.executable).with_name("img2loc"))
@@ -84,7 +84,7 @@ def test_features_of_another_backbone_are_refused(tiny_data, tiny_ckpt, tmp_path
 
 KILL_AFTER_FIRST_FILE = """
 import os, sys
-import img2loc.training.embed as embed
+import img2loc.models.embed as embed
 from img2loc.cli import main
 
 _orig = embed._embed_one
@@ -127,7 +127,7 @@ def test_embed_with_a_given_network(tiny_data, tmp_path):
     from torch import nn
 
     from img2loc.inference.preprocess import PreprocessConfig
-    from img2loc.training.embed import embed_shards
+    from img2loc.models.embed import embed_shards
 
     class MeanRGB(nn.Module):  # per-channel means: checkable by hand
         num_features = 3

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from img2loc.training.data import ShardDataModule
-from img2loc.training.task import GeoTask, load_checkpoint
+from img2loc.models.checkpoint import load_checkpoint
+from img2loc.training.datamodule import ShardDataModule
+from img2loc.training.task import GeoTask
 from tests.training.conftest import tiny_args
 
 EXE = str(Path(sys.executable).with_name("img2loc"))
@@ -46,8 +47,7 @@ def test_tiny_overfit_reaches_high_f1(tiny_data):
         dropout=0.0,
         pos_weight=1.0,
     )
-    dm = ShardDataModule(str(tiny_data["shards"]), batch_size=16, num_workers=0)
-    dm.set_model_preprocess(task.model.preprocess)
+    dm = ShardDataModule(str(tiny_data["shards"]), task.transforms, batch_size=16, num_workers=0)
     batch = next(iter(dm.val_dataloader()))
     opt = torch.optim.Adam(task.model.parameters(), lr=0.01)
     task.model.train()

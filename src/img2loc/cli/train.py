@@ -79,7 +79,7 @@ def embed_cmd(
     --data.features feats/ --model.cells cells.json
     """
     try:
-        from img2loc.training.embed import embed_shards
+        from img2loc.models.embed import embed_shards
     except ImportError as e:
         raise fail(f"embed needs the train extra: pip install 'img2loc[train]' ({e})") from None
     try:

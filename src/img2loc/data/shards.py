@@ -41,11 +41,13 @@ from tqdm import tqdm
 from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
 from img2loc.data.manifest import INDEX_COLUMNS, META_COLUMNS, make_manifest, validate_manifest
+from img2loc.data.shard_reader import INFO as INFO
+from img2loc.data.shard_reader import is_shard_folder as is_shard_folder
+from img2loc.data.shard_reader import read_info as read_info
 from img2loc.data.tables import TableError, read_table
 from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.geo.distance import haversine_km
 
-INFO = "_info.json"
 PLAN = "_plan.json"
 INDEX = "_index.parquet"
 SKIPPED = "skipped.csv"
@@ -223,19 +225,6 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
         # Stats first: a shard on disk always has its stats (a rerun skips the shard).
         atomic_write_text(final.with_name(final.name + ".stats.json"), json.dumps(stats))
     return stats
-
-
-def read_info(folder: str | Path) -> dict[str, Any]:
-    """The ``_info.json`` of a shard folder, with a fix-it message when it is missing."""
-    p = Path(folder) / INFO
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: write shards with `img2loc data shards` first")
-    info: dict[str, Any] = json.loads(p.read_text())
-    return info
-
-
-def is_shard_folder(path: str | Path) -> bool:
-    return (Path(path) / INFO).is_file()
 
 
 def read_index(folder: str | Path, split: str | None = None) -> pd.DataFrame:
@@ -434,7 +423,7 @@ def _write_shards(
         "source_weights": source_weights or {},
         "duplicates_dropped": len(duplicates),
     }
-    errors = []
+    errors: list[tuple[Any, ...]] = []
     for split_name, parts in plan.items():
         shards, counts = [], []
         for i in range(len(parts)):

@@ -12,17 +12,15 @@ Shard folders: ``split=None`` picks ``test``, else ``val`` (the splits written b
 
 from __future__ import annotations
 
-import json
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from img2loc.data.io import resolve, tar_ref
+from img2loc.data.io import resolve
 from img2loc.data.manifest import REQUIRED_COLUMNS, make_manifest, read_manifest
-from img2loc.data.shards import is_shard_folder, read_info
+from img2loc.data.shard_reader import is_shard_folder, read_info, read_shard
 from img2loc.data.tables import TableError, read_table
 
 DEFAULT_SPLITS = ("test", "val")
@@ -58,20 +56,11 @@ def read_shards(folder: Path, split: str | None) -> tuple[pd.DataFrame, str]:
     split = choose_split(info.get("splits", {}), split, folder)
     records = []
     for name in info["splits"][split]["shards"]:
-        path = folder / name
-        jpgs: dict[str, str] = {}
-        metas: dict[str, dict[str, object]] = {}
-        with tarfile.open(path, "r:") as tar:
-            for member in tar:
-                key, _, ext = member.name.partition(".")
-                if ext == "json":
-                    f = tar.extractfile(member)
-                    metas[key] = json.loads(f.read()) if f is not None else {}
-                elif ext in ("jpg", "jpeg", "png", "webp"):
-                    jpgs[key] = tar_ref(path, member.offset_data, member.size)
-        for key, meta in metas.items():
-            if key in jpgs:
-                records.append({**meta, "key": key, "image": jpgs[key]})
+        # Only the metadata is read; photos are read later by their tar: reference.
+        for s in read_shard(folder / name, read_data={"json"}):
+            ext = s.image_ext
+            if ext is not None and "json" in s.data:
+                records.append({**s.meta, "key": s.key, "image": s.refs[ext]})
     return pd.DataFrame(records), split
 
 

@@ -66,7 +66,7 @@ class CheckpointModel(EvalModel):
         try:
             import torch
 
-            from img2loc.training.task import load_checkpoint
+            from img2loc.models.checkpoint import load_checkpoint
         except ImportError as e:
             raise ModelError(
                 f"evaluating a checkpoint needs the train extra: pip install 'img2loc[train]' "

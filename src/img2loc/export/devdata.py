@@ -7,8 +7,6 @@ are the ones users get.
 
 from __future__ import annotations
 
-import json
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from img2loc.data.images import ImageError
-from img2loc.data.shards import INFO, is_shard_folder, read_info
+from img2loc.data.shard_reader import INFO, is_shard_folder, read_info, read_shard
 from img2loc.inference.images import ImageBytes, ImageInput, load_input
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 
@@ -49,17 +47,9 @@ def _shard_samples(folder: Path) -> tuple[str, Iterator[tuple[str, bytes, dict[s
 
     def samples() -> Iterator[tuple[str, bytes, dict[str, float]]]:
         for name in splits[split]["shards"]:
-            with tarfile.open(folder / name) as tar:
-                members: dict[str, dict[str, bytes]] = {}
-                for m in tar:
-                    f = tar.extractfile(m) if m.isfile() else None
-                    if f is None:
-                        continue
-                    key, _, ext = m.name.rpartition(".")
-                    members.setdefault(key, {})[ext] = f.read()
-                    if {"jpg", "json"} <= members[key].keys():
-                        rec = members.pop(key)
-                        yield key, rec["jpg"], json.loads(rec["json"])
+            for s in read_shard(folder / name):
+                if {"jpg", "json"} <= s.data.keys():
+                    yield s.key, s.data["jpg"], s.meta
 
     return f"{folder} ({split} split)", samples()
 
@@ -80,7 +70,10 @@ def _table_samples(path: Path, limit: int) -> tuple[str, list[tuple[str, str, fl
 def load_dev_images(data: str | Path, cfg: PreprocessConfig, limit: int = 256) -> DevImages:
     """Up to ``limit`` images with coordinates from a shard folder or a manifest/CSV table."""
     p = Path(data)
-    xs, lats, lons, skipped = [], [], [], 0
+    xs: list[NDArray[np.float32]] = []
+    lats: list[float] = []
+    lons: list[float] = []
+    skipped = 0
     if p.is_dir():
         if not is_shard_folder(p):
             raise ValueError(f"{p} is not a shard folder (no _info.json); pass shards or a CSV")

@@ -25,7 +25,7 @@ from torch import nn
 
 from img2loc import __version__
 from img2loc.data.io import portable_paths
-from img2loc.data.shards import is_shard_folder, read_info
+from img2loc.data.shard_reader import is_shard_folder, read_info
 from img2loc.export.browser import choose_browser_model
 from img2loc.export.bundle import (
     FORMAT,
@@ -53,7 +53,7 @@ from img2loc.inference.model_folder import (
     VARIANTS,
 )
 from img2loc.inference.predictor import Predictor
-from img2loc.training.task import load_checkpoint, read_checkpoint
+from img2loc.models.checkpoint import load_checkpoint, read_checkpoint
 
 OPSET = 18
 

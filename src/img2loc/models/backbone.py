@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -95,15 +95,44 @@ def create_backbone(
                 "Offline? Pass weights=PATH (--model.weights) with a state dict file, or "
                 "pretrained=False."
             ) from None
-    cfg = model.pretrained_cfg
+    cfg: dict[str, Any] = dict(cast(Any, model).pretrained_cfg)
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
     crop_pct = float(cfg.get("crop_pct", 0.875))
     pre = PreprocessConfig(
         input_size=size,
         resize_size=round(size / crop_pct),
-        mean=tuple(float(x) for x in cfg.get("mean", (0.485, 0.456, 0.406))),  # type: ignore[arg-type]
-        std=tuple(float(x) for x in cfg.get("std", (0.229, 0.224, 0.225))),  # type: ignore[arg-type]
+        mean=cast(Any, tuple(float(x) for x in cfg.get("mean", (0.485, 0.456, 0.406)))),
+        std=cast(Any, tuple(float(x) for x in cfg.get("std", (0.229, 0.224, 0.225)))),
         interpolation=str(cfg.get("interpolation", "bicubic")),
     )
-    model.reset_classifier(0)
+    cast(Any, model).reset_classifier(0)
     return model, pre
+
+
+def last_layer_groups(backbone: nn.Module, n: int) -> list[nn.Module]:
+    """The top-most modules of the backbone's last ``n`` layer groups, by its own grouping.
+
+    timm models describe their depth with ``group_matcher(coarse=True)`` (what timm's
+    layer-wise learning-rate decay uses): the stem, one group per stage of blocks, and
+    the layers after the blocks (EfficientNet's ``conv_head``/``bn2``, a ViT's final
+    norm) merged into the last stage. A backbone without it counts its children.
+    """
+    if n <= 0:
+        return []
+    matcher: Any = getattr(backbone, "group_matcher", None)
+    if matcher is None:
+        return list(backbone.children())[-n:]
+    from timm.models import group_parameters
+
+    groups = group_parameters(backbone, matcher(coarse=True))
+    chosen = {name for gid in sorted(groups)[-n:] for name in groups[gid]}
+    out: list[nn.Module] = []
+    taken: list[str] = []
+    for name, module in backbone.named_modules():
+        params = [f"{name}.{p}" if name else p for p, _ in module.named_parameters()]
+        if not name or not params or any(name.startswith(t + ".") for t in taken):
+            continue
+        if all(p in chosen for p in params):
+            out.append(module)
+            taken.append(name)
+    return out

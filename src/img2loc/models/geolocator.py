@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,6 +24,8 @@ class GeoLocator(nn.Module):
     adds its ancestors' logits, so a child starts from its parent's evidence).
     """
 
+    ancestors: torch.Tensor
+
     def __init__(
         self,
         cells: CellSet,
@@ -39,7 +41,7 @@ class GeoLocator(nn.Module):
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.backbone, self.preprocess = create_backbone(backbone, pretrained, weights)
         self.backbone_name = backbone
-        self.num_features = int(self.backbone.num_features)
+        self.num_features = int(cast(Any, self.backbone).num_features)
         self.num_cells = len(cells)
         self.head_type = head
         layers: list[nn.Module] = [nn.Dropout(dropout)]

@@ -1,4 +1,4 @@
-"""`img2loc train`: LightningCLI over GeoTask + ShardDataModule.
+"""`img2loc train`: LightningCLI over GeoTask + TrainDataModule.
 
     img2loc train -c configs/lite0.yaml --data.shards shards/ --model.cells cells.json \\
         [--trainer.devices 2 --trainer.strategy ddp] [--resume auto|PATH]
@@ -17,15 +17,21 @@ from pathlib import Path
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
-from img2loc.training.data import ShardDataModule
+from img2loc.training.datamodule import TrainDataModule
 from img2loc.training.precheck import OPTIONS_TIP, TrainSetupError
 from img2loc.training.task import GeoTask
 
 
 class _CLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:  # type: ignore[no-untyped-def]
+        # The data gets the model's transforms (preprocessing, size per epoch) when both
+        # are built, as open_clip's create_model_and_transforms hands them over.
+        parser.link_arguments("model.transforms", "data.transforms", apply_on="instantiate")
+        parser.link_arguments("model.cell_targets", "data.targets", apply_on="instantiate")
         parser.set_defaults(
             {
+                # Not needed by the datamodules (they read the epoch themselves); kept because
+                # a resumed run repeats an uninterrupted one exactly only with it.
                 "trainer.reload_dataloaders_every_n_epochs": 1,
                 "trainer.default_root_dir": "runs/default",
                 "trainer.log_every_n_steps": 10,
@@ -65,7 +71,7 @@ def train(args: list[str], resume: str | None = None) -> Path:
     try:
         cli = _CLI(
             GeoTask,
-            ShardDataModule,
+            TrainDataModule,
             run=False,
             args=args,
             save_config_kwargs={"overwrite": True},
@@ -81,7 +87,7 @@ def train(args: list[str], resume: str | None = None) -> Path:
         sys.argv = argv0
     trainer = cli.trainer
     if not trainer.loggers or type(trainer.logger).__name__ == "TensorBoardLogger":
-        trainer.loggers = _loggers(trainer.default_root_dir)  # type: ignore[misc]
+        trainer.loggers = _loggers(trainer.default_root_dir)  # type: ignore[assignment]
     ckpt_dir = Path(trainer.default_root_dir) / "checkpoints"
     for cb in trainer.callbacks:  # type: ignore[attr-defined]
         if isinstance(cb, ModelCheckpoint):

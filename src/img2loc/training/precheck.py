@@ -115,7 +115,7 @@ def _check_cells(cells: Any) -> None:
 def _check_data(shards: Any, features: Any, val_split: str) -> None:
     from img2loc.data.features import INFO as FEATURE_INFO
     from img2loc.data.features import load_feature_info
-    from img2loc.data.shards import is_shard_folder, read_info
+    from img2loc.data.shard_reader import is_shard_folder, read_info
 
     if (shards is None) == (features is None):
         raise TrainSetupError(

@@ -1,14 +1,16 @@
 """GeoTask: the LightningModule that trains a GeoLocator on multi-label S2 targets.
 
 The typed ``__init__`` arguments are the configuration (LightningCLI reads them
-from YAML), saved once with ``save_hyperparameters``. Every checkpoint also
-carries the cell set and the preprocessing, so a checkpoint alone is enough to
-predict, evaluate or export (see :func:`load_checkpoint`).
+from YAML), saved once with ``save_hyperparameters``. The network is built from
+its :class:`~img2loc.models.config.ModelConfig` by :mod:`img2loc.models`; the task
+keeps the loss, the optimiser and its schedule, the weight average, staged
+unfreezing and the validation metrics. Every checkpoint also carries the cell set
+and the model config, so a checkpoint alone is enough to predict, evaluate or
+export (:func:`img2loc.models.checkpoint.load_checkpoint`, no training code).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import random
 import time
@@ -23,12 +25,14 @@ from torch import nn
 
 from img2loc.data.cells import read_cells
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import decode
-from img2loc.geo.distance import haversine_km, metrics_from_distances
-from img2loc.inference.preprocess import PreprocessConfig
+from img2loc.models.backbone import last_layer_groups
+from img2loc.models.checkpoint import CKPT_KEY, model_state, read_checkpoint
+from img2loc.models.config import ModelConfig, build_model
 from img2loc.models.geolocator import GeoLocator
-
-CKPT_KEY = "img2loc"
+from img2loc.models.transforms import Transforms, create_transforms
+from img2loc.training.datamodule import FeatureDataModule, TrainDataModule
+from img2loc.training.metrics import GeoMetrics
+from img2loc.training.targets import CellTargets
 
 
 def _load_cells(cells: str | dict[str, Any]) -> CellSet:
@@ -39,6 +43,9 @@ def _load_cells(cells: str | dict[str, Any]) -> CellSet:
 
 class GeoTask(L.LightningModule):
     """Multi-label S2-cell classification with positive-weighted BCE."""
+
+    model: GeoLocator
+    pos_weight: torch.Tensor
 
     def __init__(
         self,
@@ -91,9 +98,11 @@ class GeoTask(L.LightningModule):
             min_lr_ratio: final learning rate as a fraction of the peak.
             head_only_epochs: staged fine-tuning: epochs training the head alone.
             last_blocks_epochs: then epochs training the head and the last blocks.
-            last_blocks: how many backbone blocks count as "last".
-            train_sizes: input size per epoch (e.g. [160, 192, 224]; last one repeats),
-                or the sizes to draw from per batch with ``random_sizes``.
+            last_blocks: how many of the backbone's layer groups (timm's
+                ``group_matcher``: a stage of blocks each) count as "last".
+            train_sizes: crop size per epoch from epoch 1 on (epoch 0 at the model's
+                size, as the shipped models were trained; the last one repeats), or the
+                sizes to draw from per batch with ``random_sizes``.
             random_sizes: draw a random size from ``train_sizes`` for each batch.
             ema_decay: keep an exponential moving average of the weights (0 = off);
                 validation and checkpoints' ``ema`` use it.
@@ -107,32 +116,47 @@ class GeoTask(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.cells = _load_cells(cells)
-        self.model = GeoLocator(
-            self.cells, backbone, pretrained, head, dropout, hidden_dim, weights
-        )
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.ema: nn.Module | None = None
-        if ema_decay > 0:
-            from timm.utils import ModelEmaV3
-
-            self.ema = ModelEmaV3(self.model, decay=ema_decay)
-        if init_from:
-            self._init_from(init_from)
-        self.register_buffer("pos_weight", self._pos_weight(), persistent=False)
+        self.model_config = ModelConfig(backbone, head, dropout, hidden_dim, pretrained, weights)
+        self.configure_models()
+        self.configure_losses()
         self._frozen_backbone = False
-        self._val: list[np.ndarray] = []
-        self._f1 = np.zeros(4)
+        self.configure_metrics()
         self._t0 = time.perf_counter()
 
+    def configure_losses(self) -> None:
+        """The loss's targets (built by the loader, see :attr:`cell_targets`) and each
+        cell's positive weight."""
+        hp = self.hparams
+        self.cell_targets = CellTargets(self.cells, hp["loss"], hp["label_smoothing_km"])
+        self.register_buffer("pos_weight", self._pos_weight(), persistent=False)
+
+    def configure_metrics(self) -> None:
+        """Validation figures (torchmetrics: gathered across ranks at epoch end)."""
+        self.val_metrics = GeoMetrics(self.cells, self.hparams["decode_rule"])
+
+    def configure_models(self) -> None:
+        """The network (from :attr:`model_config`), its weight average and starting weights."""
+        hp = self.hparams
+        self.model = build_model(self.model_config, self.cells)
+        if hp["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema: Any = None  # timm's ModelEmaV3: .module is the averaged GeoLocator
+        if hp["ema_decay"] > 0:
+            from timm.utils.model_ema import ModelEmaV3
+
+            self.ema = ModelEmaV3(self.model, decay=hp["ema_decay"])
+        if hp["init_from"]:
+            self._init_from(hp["init_from"])
+
+    @property
+    def transforms(self) -> Transforms:
+        """The train/eval transforms of this model, for :class:`ShardDataModule`."""
+        hp = self.hparams
+        return create_transforms(self.model.preprocess, hp["train_sizes"], hp["random_sizes"])
+
     def _init_from(self, path: str) -> None:
-        ckpt = read_checkpoint(path)
         # The averaged weights, when the run kept them, are the ones it validated.
-        ema = any(k.startswith("ema.module.") for k in ckpt["state_dict"])
-        prefix = "ema.module." if ema else "model."
-        state = {
-            k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)
-        }
+        state = model_state(read_checkpoint(path)["state_dict"])
         own = self.model.state_dict()
         bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
         if bad or not state:
@@ -157,27 +181,23 @@ class GeoTask(L.LightningModule):
         return torch.tensor(w, dtype=torch.float32)
 
     def targets(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
-        """(B, n_cells) multi-hot targets, optionally smoothed by distance."""
-        la, lo = lat.cpu().numpy(), lon.cpu().numpy()
-        y = self.cells.multi_hot(la, lo)
-        km = self.hparams["label_smoothing_km"]
-        if km > 0:
-            d = haversine_km(
-                la[:, None], lo[:, None], self.cells.center_lat[None], self.cells.center_lon[None]
-            )
-            y = np.maximum(y, np.exp(-d / km).astype(np.float32))
-        return torch.from_numpy(y).to(self.device)
+        """The loss's targets for these coordinates (what the loader adds as ``target``)."""
+        return self.cell_targets(lat.cpu().numpy(), lon.cpu().numpy()).to(self.device)
 
     def compute_loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        # Loaders given cell_targets build them in their workers; others get them here.
+        if "target" in batch:
+            y = batch["target"].to(self.device)
+        else:
+            y = self.targets(batch["lat"], batch["lon"])
         if self.hparams["loss"] == "ce":
-            idx = self.cells.nearest(batch["lat"].cpu().numpy(), batch["lon"].cpu().numpy())
-            return F.cross_entropy(logits.float(), torch.from_numpy(idx).to(self.device))
-        y = self.targets(batch["lat"], batch["lon"])
+            return F.cross_entropy(logits.float(), y)
         return F.binary_cross_entropy_with_logits(logits.float(), y, pos_weight=self.pos_weight)
 
     # ------------------------------------------------------------------ steps
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        out: torch.Tensor = self.model(x)
+        return out
 
     def _input(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         sizes = self.hparams["train_sizes"]
@@ -192,7 +212,7 @@ class GeoTask(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _logits(self, model: nn.Module, batch: dict[str, Any], train: bool) -> torch.Tensor:
+    def _logits(self, model: GeoLocator, batch: dict[str, Any], train: bool) -> torch.Tensor:
         if "feat" in batch:  # precomputed frozen-backbone features (img2loc embed)
             out: torch.Tensor = model.forward_head(batch["feat"].float())
             return out
@@ -215,70 +235,43 @@ class GeoTask(L.LightningModule):
         if self.ema is not None:
             self.ema.update(self.model, step=self.global_step)
 
-    def _eval_model(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.model  # type: ignore[return-value]
+    def _eval_model(self) -> GeoLocator:
+        model: GeoLocator = self.ema.module if self.ema is not None else self.model
+        return model
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self._logits(self._eval_model(), batch, train=False)
         # Ranks see padded, equal-length shares (see data._rank_share): drop the padding.
         keep = ~batch["pad"].to(logits.device)
-        if not bool(keep.any()):
-            return
         logits = logits[keep]
-        batch = {k: (v[keep.to(v.device)] if k in ("lat", "lon") else v) for k, v in batch.items()}
+        rows = ("lat", "lon", "target")
+        batch = {k: (v[keep.to(v.device)] if k in rows else v) for k, v in batch.items()}
         n = logits.shape[0]
-        # Summed here and gathered at epoch end, as plain numbers.
-        self._f1[3] += float(self.compute_loss(logits, batch)) * n
+        loss = float(self.compute_loss(logits, batch)) if n else 0.0
         probs = torch.sigmoid(logits.float()).cpu().numpy()
         lat, lon = batch["lat"].cpu().numpy(), batch["lon"].cpu().numpy()
-        _, plat, plon = decode(probs, self.cells, self.hparams["decode_rule"])
-        self._val.append(haversine_km(plat, plon, lat, lon))
-        y = self.cells.multi_hot(lat, lon) > 0
-        p = probs >= 0.5
-        self._f1[:3] += [(p & y).sum(), (p & ~y).sum(), (~p & y).sum()]
+        self.val_metrics.update(probs, lat, lon, loss)
 
     def on_validation_epoch_end(self) -> None:
-        d = np.concatenate(self._val) if self._val else np.zeros(0)
-        self._val = []
-        f1c = self._f1
-        self._f1 = np.zeros(4)
-        if self.trainer.world_size > 1 and torch.distributed.is_initialized():
-            # Ranks hold different numbers of samples (some none): gather as objects.
-            parts: list[Any] = [None] * self.trainer.world_size
-            torch.distributed.all_gather_object(parts, (d, f1c))
-            d = np.concatenate([p[0] for p in parts])
-            f1c = np.sum([p[1] for p in parts], axis=0)
-        m = metrics_from_distances(d)
+        m = self.val_metrics.compute()  # gathered across ranks by torchmetrics
+        self.val_metrics.reset()
         if m["n"] == 0:
             return
         for k, v in m["acc_km"].items():
             self.log(f"val/acc_{k}km", v)
         self.log("val/median_km", m["median_km"])
         self.log("val/geoguessr", m["geoguessr_mean"], prog_bar=True)
-        tp, fp, fn, loss_sum = (float(x) for x in f1c)
-        self.log("val/loss", loss_sum / m["n"])
-        self.log("val/f1", 2 * tp / max(2 * tp + fp + fn, 1))
+        self.log("val/loss", m["loss"])
+        self.log("val/f1", m["f1"])
 
     # ------------------------------------------------------------------ staging
-    def _blocks(self) -> list[nn.Module]:
-        bb = self.model.backbone
-        return list(bb.blocks) if hasattr(bb, "blocks") else list(bb.children())
-
     def setup(self, stage: str) -> None:
         # Before DDP wraps the model: a frozen backbone must have no trainable parameters.
         dm = getattr(self.trainer, "datamodule", None)
-        info = getattr(dm, "feature_info", None)
-        if info is None:
+        dm = dm.data if isinstance(dm, TrainDataModule) else dm
+        if not isinstance(dm, FeatureDataModule):
             return
-        hp = self.hparams
-        ckpt = info.get("checkpoint")
-        if info["backbone"] != hp["backbone"] or (ckpt and ckpt != _resolved(hp["init_from"])):
-            raise ValueError(
-                f"features in {dm.features} come from backbone {info['backbone']!r}"
-                + (f" of checkpoint {ckpt}" if ckpt else "")
-                + f"; train with --model.backbone {info['backbone']}"
-                + (f" --model.init_from {ckpt}" if ckpt else "")
-            )
+        dm.check_model(self.hparams["backbone"], _resolved(self.hparams["init_from"]))
         self._frozen_backbone = True
         self.model.backbone.requires_grad_(False)
 
@@ -287,17 +280,12 @@ class GeoTask(L.LightningModule):
             self.model.backbone.eval()
             return
         e = self.current_epoch
-        sizes = self.hparams["train_sizes"]
-        dm = getattr(self.trainer, "datamodule", None)
-        if sizes and not self.hparams["random_sizes"] and dm is not None:
-            dm.train_size = sizes[min(e, len(sizes) - 1)]
         ho, lb = self.hparams["head_only_epochs"], self.hparams["last_blocks_epochs"]
         bb = self.model.backbone
         if e < ho:
             trainable: list[nn.Module] = []
         elif e < ho + lb:
-            trainable = self._blocks()[-self.hparams["last_blocks"] :]
-            trainable += [m for n, m in bb.named_children() if n in ("conv_head", "bn2")]
+            trainable = last_layer_groups(bb, self.hparams["last_blocks"])
         else:
             trainable = [bb]
         for p in bb.parameters():
@@ -334,9 +322,9 @@ class GeoTask(L.LightningModule):
 
         def schedule(step: int) -> float:
             if step < warm:
-                return (step + 1) / warm
+                return float((step + 1) / warm)
             prog = min(1.0, (step - warm) / max(1, total - warm))
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * prog))
+            return float(floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * prog)))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -349,7 +337,7 @@ class GeoTask(L.LightningModule):
         dm = getattr(tr, "datamodule", None)
         if dm is not None and hasattr(dm, "batches_per_epoch") and tr.max_epochs:
             per_epoch = dm.batches_per_epoch(tr.world_size) // max(1, tr.accumulate_grad_batches)
-            return max(1, per_epoch * int(tr.max_epochs))
+            return max(1, int(per_epoch) * int(tr.max_epochs))
         return max(1, int(tr.estimated_stepping_batches))
 
     # ------------------------------------------------------------------ checkpoints
@@ -359,67 +347,6 @@ class GeoTask(L.LightningModule):
             "model": self.model.config(),
         }
 
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if (
-            dm is not None
-            and getattr(dm, "features", None) is None
-            and hasattr(dm, "set_model_preprocess")
-        ):
-            dm.set_model_preprocess(self.model.preprocess)
-
-
-#: Set to 1 to load a trusted checkpoint that holds Python objects beyond tensors and
-#: plain data (full unpickling runs code from the file: never for downloaded files).
-TRUST_ENV = "IMG2LOC_TRUST_CHECKPOINT"
-
-
-def read_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = False) -> Any:
-    """A checkpoint file's content, loaded with ``weights_only=True`` (no pickled code runs).
-
-    img2loc checkpoints hold only tensors, numbers, strings, lists and dicts, so this
-    always works for them; anything else is refused unless ``$IMG2LOC_TRUST_CHECKPOINT=1``.
-    """
-    import os
-    import pickle
-
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as e:
-        if os.environ.get(TRUST_ENV) == "1":
-            return torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(
-            f"{path} holds Python objects beyond model weights ({first}); loading it would "
-            f"run code from the file. If you made it yourself, set {TRUST_ENV}=1 to load it."
-        ) from None
-
 
 def _resolved(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path else None
-
-
-def load_checkpoint(
-    path: str | Path, map_location: str = "cpu", use_ema: bool = True
-) -> tuple[GeoLocator, CellSet, PreprocessConfig, dict[str, Any]]:
-    """A checkpoint's model (eval mode), cells, preprocessing and hyperparameters."""
-    ckpt = read_checkpoint(path, map_location)
-    if CKPT_KEY not in ckpt:
-        raise ValueError(f"{path} is not an img2loc training checkpoint")
-    accepted = inspect.signature(GeoTask.__init__).parameters
-    hp = {k: v for k, v in ckpt["hyper_parameters"].items() if k in accepted}
-    # Rebuild without fetching weights or reading init_from: the state dict has them all.
-    rebuild = {
-        **hp,
-        "cells": ckpt[CKPT_KEY]["cells"],
-        "pretrained": False,
-        "weights": None,
-        "channels_last": False,
-        "init_from": None,
-    }
-    task = GeoTask(**rebuild)
-    state = ckpt["state_dict"]
-    task.load_state_dict(state, strict=True)
-    model = task.ema.module if (use_ema and task.ema is not None) else task.model
-    model.eval()
-    return model, task.cells, model.preprocess, hp

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from img2loc.training.task import TRUST_ENV, read_checkpoint
+from img2loc.models.checkpoint import TRUST_ENV, read_checkpoint
 
 
 class Payload:

@@ -14,30 +14,35 @@ image, then heads train from the features in seconds (``--data.features``).
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import webdataset as wds
 from torch import nn
 from tqdm import tqdm
 
 from img2loc.data.features import INFO
-from img2loc.data.shards import read_info
+from img2loc.data.shard_reader import decode_sample, read_info, read_shard, split_urls
 from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.inference.preprocess import PreprocessConfig, preprocess
 from img2loc.models.backbone import DEFAULT_BACKBONE, create_backbone
-from img2loc.training.data import decode_sample, split_urls, warn_and_continue
+from img2loc.models.checkpoint import load_checkpoint
+from img2loc.models.geolocator import GeoLocator
+
+
+def warn_and_continue(exn: Exception) -> bool:
+    """A bad shard or image is skipped with a warning, as training skips it."""
+    warnings.warn(f"skipping a bad sample: {exn!r}", stacklevel=2)
+    return True
 
 
 def _model(
     backbone: str, checkpoint: str | None, weights: str | None
 ) -> tuple[nn.Module, PreprocessConfig, str]:
     if checkpoint:
-        from img2loc.training.task import load_checkpoint
-
         model, _, pre, hp = load_checkpoint(checkpoint)
         return _Features(model), pre, str(hp.get("backbone", "?"))
     net, pre = create_backbone(backbone, pretrained=True, weights=weights)
@@ -45,7 +50,7 @@ def _model(
 
 
 class _Features(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: GeoLocator) -> None:
         super().__init__()
         self.model = model
 
@@ -55,11 +60,13 @@ class _Features(nn.Module):
 
 
 def _samples(url: str) -> list[dict[str, Any]]:
-    return list(
-        wds.DataPipeline(
-            wds.SimpleShardList([url]), wds.tarfile_to_samples(handler=warn_and_continue)
-        )
-    )
+    out: list[dict[str, Any]] = []
+    try:
+        for sample in read_shard(url):
+            out.append(sample.as_webdataset())
+    except Exception as exn:  # a damaged shard keeps the samples read before the damage
+        warn_and_continue(exn)
+    return out
 
 
 def embed_shards(
@@ -185,5 +192,5 @@ def _embed_one(
     if flip:
         arrays["features_flip"] = np.concatenate(flips) if flips else arrays["features"]
     with atomic_path(dest, suffix=".tmp.npz") as tmp:  # np.savez wants the .npz suffix
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return len(metas)
