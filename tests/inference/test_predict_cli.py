@@ -19,7 +19,6 @@ from tests.conftest import SHARED, gps_exif
 from tests.inference.conftest import photo
 from tests.inference.test_predictor import FIELDS, TOP_FIELDS, bad_corpus
 from tests.test_cli import run
-from tests.test_layers import _imports
 
 PKG = Path(__file__).resolve().parents[2] / "src" / "img2loc"
 EXIF_DIR = SHARED / "photos-exif-gps"
@@ -161,14 +160,6 @@ def test_predict_imports_no_torch(model_dir, photos, body):
         timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
-
-
-def test_inference_layer_imports():
-    banned = ["torch", "lightning", "timm", "img2loc.models", "img2loc.training"]
-    banned += ["img2loc.evaluation", "img2loc.export", "img2loc.cli"]
-    for f in (PKG / "inference").rglob("*.py"):
-        for n in _imports(f):
-            assert not any(n == b or n.startswith(b + ".") for b in banned), (f.name, n)
 
 
 @pytest.mark.shared_data

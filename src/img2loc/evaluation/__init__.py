@@ -4,9 +4,8 @@
     report = evaluate("run/checkpoints/last.ckpt", ["shards/"], "report/",
                       options=EvalOptions(group_by="location_id", train_data=["shards/"]))
 
-Layering: this package may import geo, data, inference, models and training
-(the latter two only for checkpoints, inside functions); nothing below it
-imports it.
+Layering: this package may import geo, data, viz, inference and models (models only for
+checkpoints, inside functions), never training/; only the CLI imports it.
 """
 
 from __future__ import annotations
