@@ -7,22 +7,18 @@ A folder holds one ``.npz`` per shard (``features`` N x D float16, optional
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-INFO = "_info.json"
+from img2loc.data.io import INFO as INFO
+from img2loc.data.io import read_folder_info
 
 
 def load_feature_info(features: str | Path) -> dict[str, Any]:
     """The ``_info.json`` of a feature folder, with a fix-it message when it is missing."""
-    p = Path(features) / INFO
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: compute features with `img2loc embed` first")
-    info: dict[str, Any] = json.loads(p.read_text())
-    return info
+    return read_folder_info(features, "compute features with `img2loc embed`")
 
 
 def load_features(features: str | Path, split: str) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Read image bytes from a manifest's ``image`` reference.
+"""Read image bytes from a manifest's ``image`` reference (and the ``_info.json`` of a
+folder img2loc wrote).
 
 A reference is a local path (absolute, or relative to the manifest's folder),
 an http(s) URL, ``zip:ARCHIVE!/MEMBER`` for images inside zip archives
@@ -9,11 +10,17 @@ an http(s) URL, ``zip:ARCHIVE!/MEMBER`` for images inside zip archives
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
+
+from img2loc.errors import MissingFileError
+
+INFO = "_info.json"
 
 _ZIP = re.compile(r"^zip:(?P<archive>.+?)!/(?P<member>.+)$")
 _TAR = re.compile(r"^tar:(?P<path>.+)@(?P<offset>\d+)\+(?P<size>\d+)$")
@@ -113,3 +120,12 @@ def portable_paths(obj: object) -> object:
     if isinstance(obj, list | tuple):
         return [portable_paths(v) for v in obj]
     return obj
+
+
+def read_folder_info(folder: str | Path, make_it: str) -> dict[str, Any]:
+    """The ``_info.json`` of a shard or feature folder; missing: say how to ``make_it``."""
+    p = Path(folder) / INFO
+    if not p.exists():
+        raise MissingFileError(f"{p} not found: {make_it} first")
+    info: dict[str, Any] = json.loads(p.read_text())
+    return info

@@ -19,20 +19,16 @@ from typing import Any
 
 from PIL import Image
 
-from img2loc.data.io import tar_ref
+from img2loc.data.io import INFO as INFO
+from img2loc.data.io import read_folder_info, tar_ref
 
-INFO = "_info.json"
 #: Member extensions that hold the photo of a sample.
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 
 
 def read_info(folder: str | Path) -> dict[str, Any]:
     """The ``_info.json`` of a shard folder, with a fix-it message when it is missing."""
-    p = Path(folder) / INFO
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: write shards with `img2loc data shards` first")
-    info: dict[str, Any] = json.loads(p.read_text())
-    return info
+    return read_folder_info(folder, "write shards with `img2loc data shards`")
 
 
 def is_shard_folder(path: str | Path) -> bool:

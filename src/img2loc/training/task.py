@@ -253,6 +253,11 @@ class GeoTask(L.LightningModule):
         self.val_metrics.update(probs, lat, lon, loss)
 
     def on_validation_epoch_end(self) -> None:
+        if not self.val_metrics.update_called:
+            # A rank that saw no validation batch still joins the gather (and torchmetrics
+            # would warn that compute came before update).
+            empty = np.zeros(0)
+            self.val_metrics.update(np.zeros((0, len(self.cells)), np.float32), empty, empty, 0.0)
         m = self.val_metrics.compute()  # gathered across ranks by torchmetrics
         self.val_metrics.reset()
         if m["n"] == 0:
