@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -155,17 +158,30 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_ckpt(tiny_data, tmp_path_factory) -> Path:
     """A checkpoint of the tiny model trained one epoch on :func:`tiny_data` (needs torch)."""
-    import subprocess
-    import sys
-
     pytest.importorskip("lightning")
     run = tmp_path_factory.mktemp("tiny_run")
-    exe = Path(sys.executable).with_name("img2loc")
     proc = subprocess.run(
-        [str(exe), "train", *tiny_args(tiny_data, run, "--trainer.max_epochs", "1")],
+        [str(EXE), "train", *tiny_args(tiny_data, run, "--trainer.max_epochs", "1")],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return run / "checkpoints" / "last.ckpt"
+
+
+#: The installed `img2loc` console script, run as a user would (tests inherit PYTHONPATH).
+EXE = Path(sys.executable).with_name("img2loc")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(EXE), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,7 +1,6 @@
 """End-to-end: the real `img2loc` console script, run as a user would."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -9,20 +8,7 @@ from pathlib import Path
 
 import pytest
 
-EXE = Path(sys.executable).with_name("img2loc")
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(EXE), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONWARNINGS": "error::DeprecationWarning"},
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from tests.conftest import run
 
 
 @pytest.mark.parametrize("cmd", [[], ["cells"], ["cells", "build"], ["cells", "show"]])

@@ -4,8 +4,7 @@ import json
 
 import pandas as pd
 
-from tests.conftest import SHARED
-from tests.test_cli import run
+from tests.conftest import SHARED, run
 
 
 def test_import_csv_shards_stats_cells(photo_table, tmp_path):

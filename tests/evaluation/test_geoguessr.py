@@ -18,9 +18,9 @@ from img2loc.evaluation.geoguessr import (
     summarize_games,
 )
 from img2loc.geo.decode import expected_score, leaf_distribution
+from tests.conftest import run
 from tests.evaluation.conftest import PLACES
 from tests.inference.conftest import make_model_dir, photo
-from tests.test_cli import run
 
 
 def test_schedule_games():

@@ -82,6 +82,13 @@ def test_export_cli_writes_a_checked_model_folder(tiny):
     [inp], [outp] = model.graph.input, model.graph.output
     assert (inp.name, outp.name) == ("image", "probs")
     assert inp.type.tensor_type.shape.dim[0].dim_param  # dynamic batch axis
+    # Neither ONNX file carries the exporter's debug metadata (stack traces with this
+    # machine's paths): the bytes depend on the weights, not on where the source sits.
+    for f in ("model.onnx", "model.browser.onnx"):
+        m = onnx.load(out / f)
+        assert not any(n.metadata_props for n in m.graph.node) and not m.graph.metadata_props
+        assert str(Path.cwd()).encode() not in (out / f).read_bytes()
+        assert b"stack_trace" not in (out / f).read_bytes()
     cells = json.loads((out / "cells.json").read_text())["cells"]
     assert all(
         {"token", "level", "lat", "lon", "polygon", "ancestors", "place"} <= set(c) for c in cells

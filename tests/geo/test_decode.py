@@ -102,12 +102,12 @@ def _brute_force_best(dist, leaf_lat, leaf_lon):
 
 
 def test_score_rule_hedges_between_regions():
-    from img2loc.geo.decode import _destination, decode_score, expected_score, score_optimal
+    from img2loc.geo.decode import decode_score, destination, expected_score, score_optimal
 
     # The model spreads its belief over six regions on a 400 km ring around Kansas:
     # the score-optimal guess is near the ring's middle, which no region's centre is.
     lat0, lon0 = np.array([38.5]), np.array([-98.0])
-    ring = [_destination(lat0, lon0, 60.0 * k, 400.0) for k in range(6)]
+    ring = [destination(lat0, lon0, 60.0 * k, 400.0) for k in range(6)]
     ids = np.unique([s2.parent_ids(s2.leaf_ids(a, b), 8)[0] for a, b in ring])
     cells = CellSet(ids)
     assert len(cells) == 6

@@ -11,6 +11,7 @@ from PIL import Image
 
 from img2loc.geo import CellSet
 from img2loc.inference.preprocess import PreprocessConfig
+from tests.bad_inputs import bomb_png
 
 onnx = pytest.importorskip("onnx")
 
@@ -89,3 +90,43 @@ def photo(rng: np.random.Generator, size=(120, 90), fmt="JPEG", exif=None, mode=
     kw = {"exif": exif} if exif is not None else {}
     im.save(buf, fmt, **kw)
     return buf.getvalue()
+
+
+# What predict's JSON records hold (the contract tests check).
+FIELDS = {
+    "image",
+    "lat",
+    "lon",
+    "place",
+    "confidence",
+    "top",
+    "exif",
+    "error_km",
+    "error",
+    "views",
+    "view_errors",
+}
+TOP_FIELDS = {"lat", "lon", "probability", "cell", "place"}
+
+
+def bad_corpus(folder: Path, rng: np.random.Generator) -> dict[str, str | None]:
+    """Write the awkward inputs; name -> expected error fragment (None: must succeed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = photo(rng, (200, 150))
+    files: dict[str, tuple[bytes, str | None]] = {
+        "good.jpg": (good, None),
+        "zero.jpg": (b"", "empty file"),
+        "truncated.jpg": (good[: len(good) // 2], "truncated"),
+        "text.jpg": (b"this is a note, not a photo\n", "not a recognised image format"),
+        "bomb.png": (bomb_png(), "bomb"),
+        "alpha.png": (photo(rng, fmt="PNG", mode="RGBA"), None),
+        "cmyk.jpg": (photo(rng, mode="CMYK"), None),
+        "anim.gif": (photo(rng, fmt="GIF", mode="P"), None),
+    }
+    a16 = (rng.uniform(0, 65535, (60, 80))).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(a16).save(buf, "PNG")
+    files["sixteen.png"] = (buf.getvalue(), None)
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    return {name: why for name, (_, why) in files.items()}

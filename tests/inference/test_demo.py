@@ -7,8 +7,8 @@ import pytest
 
 from img2loc import Predictor
 from img2loc.inference.demo import EXAMPLES_DIR, demo_lines, read_locations, run_demo
+from tests.conftest import run
 from tests.inference.conftest import photo
-from tests.test_cli import run
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ import pytest
 from img2loc import Predictor
 from img2loc.inference.images import BadInput, ImageBytes
 from img2loc.inference.inputs import expand_inputs
-from tests.conftest import SHARED, gps_exif
-from tests.inference.conftest import photo
-from tests.inference.test_predictor import FIELDS, TOP_FIELDS, bad_corpus
-from tests.test_cli import run
+from tests.conftest import SHARED, gps_exif, run
+from tests.inference.conftest import FIELDS, TOP_FIELDS, bad_corpus, photo
 
 PKG = Path(__file__).resolve().parents[2] / "src" / "img2loc"
 EXIF_DIR = SHARED / "photos-exif-gps"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,57 +15,7 @@ from img2loc.inference.images import BadInput, ImageBytes, load_input, open_inpu
 from img2loc.inference.predictor import DEFAULT_MODEL_DIR, ModelError
 from img2loc.inference.preprocess import PreprocessConfig
 from tests.conftest import gps_exif
-from tests.inference.conftest import SIZE, photo
-
-FIELDS = {
-    "image",
-    "lat",
-    "lon",
-    "place",
-    "confidence",
-    "top",
-    "exif",
-    "error_km",
-    "error",
-    "views",
-    "view_errors",
-}
-TOP_FIELDS = {"lat", "lon", "probability", "cell", "place"}
-
-
-def bomb_png(w: int = 10_000, h: int = 10_000) -> bytes:
-    """A PNG header claiming w x h pixels (100 MP) with no pixel data: cheap to make."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
-
-
-def bad_corpus(folder: Path, rng: np.random.Generator) -> dict[str, str | None]:
-    """Write the awkward inputs; name -> expected error fragment (None: must succeed)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    good = photo(rng, (200, 150))
-    files: dict[str, tuple[bytes, str | None]] = {
-        "good.jpg": (good, None),
-        "zero.jpg": (b"", "empty file"),
-        "truncated.jpg": (good[: len(good) // 2], "truncated"),
-        "text.jpg": (b"this is a note, not a photo\n", "not a recognised image format"),
-        "bomb.png": (bomb_png(), "bomb"),
-        "alpha.png": (photo(rng, fmt="PNG", mode="RGBA"), None),
-        "cmyk.jpg": (photo(rng, mode="CMYK"), None),
-        "anim.gif": (photo(rng, fmt="GIF", mode="P"), None),
-    }
-    a16 = (rng.uniform(0, 65535, (60, 80))).astype(np.uint16)
-    buf = io.BytesIO()
-    Image.fromarray(a16).save(buf, "PNG")
-    files["sixteen.png"] = (buf.getvalue(), None)
-    for name, (data, _) in files.items():
-        (folder / name).write_bytes(data)
-    return {name: why for name, (_, why) in files.items()}
+from tests.inference.conftest import FIELDS, SIZE, TOP_FIELDS, bad_corpus, photo
 
 
 def test_load_and_contract(model_dir):

@@ -10,8 +10,8 @@ import pytest
 from img2loc import Predictor
 from img2loc.geo.views import combine_views, view_values, views_to_probs
 from img2loc.inference.images import ImageBytes
+from tests.conftest import run
 from tests.inference.conftest import photo
-from tests.test_cli import run
 
 
 def test_combine_views():

@@ -53,13 +53,13 @@ def test_resize_and_reduce_match_pillow_bit_for_bit() -> None:
 def test_preprocess_matches_python() -> None:
     rng = np.random.default_rng(1)
     cfg = PreprocessConfig(input_size=32, resize_size=36)
-    from img2loc.inference.images import _reduce
+    from img2loc.inference.images import reduce_for_preprocess
 
     cases, want = [], []
     for w, h in [(120, 90), (90, 120), (33, 80), (300, 200)]:
         a = _img(rng, w, h)
         cases.append({"data": b64(a.tobytes()), "w": w, "h": h, "jpeg": False})
-        want.append(preprocess(_reduce(Image.fromarray(a), cfg.resize_size), cfg))
+        want.append(preprocess(reduce_for_preprocess(Image.fromarray(a), cfg.resize_size), cfg))
     got = run_node({"op": "preprocess", "cases": cases, "cfg": cfg.to_dict()})
     for g, w in zip(got, want, strict=True):
         x = np.frombuffer(base64.b64decode(g), np.float32).reshape(w.shape)

@@ -204,7 +204,12 @@ def model_card(info: dict[str, Any], hparams: dict[str, Any], cells: CellSet) ->
         "## Training configuration",
         "",
     ]
-    lines += [f"- `{k}`: {v!r}" for k, v in sorted(hparams.items()) if k != "cells"]
+    # Private entries (LightningCLI's ``_instantiator``) are plumbing, not training settings.
+    lines += [
+        f"- `{k}`: {v!r}"
+        for k, v in sorted(hparams.items())
+        if k != "cells" and not k.startswith("_")
+    ]
     lines += ["", "## Data", "", info.get("data") or "Not recorded with the checkpoint.", ""]
     lines += ["## Metrics", ""]
     if "metrics" in info:

@@ -86,6 +86,12 @@ def to_onnx(model: nn.Module, example: torch.Tensor, opset: int = OPSET) -> onnx
     if program is None:  # pragma: no cover - returned whenever no file is given
         raise ExportError("torch.onnx.export returned no program")
     proto: onnx.ModelProto = program.model_proto
+    # The exporter annotates every node with debugging metadata (Python stack traces with
+    # this machine's paths and line numbers, module names): it would ship local paths in
+    # the model and tie the model's bytes to where source lines sit. Drop it.
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    del proto.graph.metadata_props[:]
     return proto
 
 

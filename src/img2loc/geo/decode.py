@@ -96,7 +96,7 @@ def leaf_distribution(
     return leaves, w / w.sum(axis=1, keepdims=True)
 
 
-def _destination(
+def destination(
     lat: NDArray[np.float64], lon: NDArray[np.float64], bearing_deg: float, km: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Point ``km`` from (lat, lon) along ``bearing_deg`` on the sphere."""
@@ -185,7 +185,7 @@ def _refine(
     rows = np.arange(best.size)
     blat, blon, bes = clat[rows, best], clon[rows, best], es[rows, best]
     for km in SCORE_RING_KM:
-        moved = [_destination(blat, blon, 45.0 * k, km) for k in range(8)]
+        moved = [destination(blat, blon, 45.0 * k, km) for k in range(8)]
         rlat = np.stack([blat] + [a for a, _ in moved], axis=1)
         rlon = np.stack([blon] + [b for _, b in moved], axis=1)
         res = expected_score(rlat, rlon, w, tlat, tlon, map_size_km)

@@ -86,7 +86,7 @@ def source_name(src: ImageInput) -> str:
     return os.fspath(src)
 
 
-def _reduce(im: Image.Image, size: int) -> Image.Image:
+def reduce_for_preprocess(im: Image.Image, size: int) -> Image.Image:
     """Box-reduce big images to at least ``size`` on the shorter side (what JPEG draft does).
 
     HEIC/PNG/TIFF cannot be decoded at reduced scale; an integer box reduction
@@ -195,7 +195,7 @@ def load_input(
     if pano_views <= 0:
         im = open_input(src, cfg.resize_size)
         gps = gps_from_exif(im.info.get("exif_obj"))
-        return LoadedImage(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+        return LoadedImage(preprocess(reduce_for_preprocess(im, cfg.resize_size), cfg), gps)
     if isinstance(src, str | os.PathLike) and is_url(os.fspath(src)):
         ref = os.fspath(src)
         try:
@@ -214,7 +214,7 @@ def load_input(
     gps = gps_from_exif(im.info.get("exif_obj"))
     kind = detect_panorama(im, head)
     if kind is None:
-        return LoadedImage(preprocess(_reduce(im, cfg.resize_size), cfg), gps)
+        return LoadedImage(preprocess(reduce_for_preprocess(im, cfg.resize_size), cfg), gps)
     headings, views = panorama_views(im, pano_views, cfg.resize_size, fov_deg)
     xs = np.stack([preprocess(Image.fromarray(v), cfg) for v in views])
     return LoadedImage(xs[0], gps, xs, tuple(headings), kind)
