@@ -9,15 +9,8 @@ from pathlib import Path
 from img2loc.files import dir_mode
 from img2loc.inference import model_folder
 from img2loc.inference.demo import EXAMPLES_DIR
+from img2loc.server import checks
 from img2loc.server.app import SECURITY_HEADERS
-from img2loc.server.checks import (
-    MODEL_FILES,
-    STATIC_DIR,
-    ServeError,
-    check_model_dir,
-    check_static_dir,
-    portable_export_json,
-)
 from img2loc.server.game import default_game, load_game_data
 
 
@@ -25,7 +18,7 @@ def write_site(
     out: Path,
     model_dir: Path,
     *,
-    static_dir: Path = STATIC_DIR,
+    static_dir: Path = checks.STATIC_DIR,
     examples_dir: Path | None = EXAMPLES_DIR,
     game_data: Path | None = None,
 ) -> Path:
@@ -36,10 +29,10 @@ def write_site(
     thread on the first visit (and says so), and its service worker adds the headers
     from the second visit on.
     """
-    static_dir = check_static_dir(static_dir)
-    model_dir = check_model_dir(model_dir)
+    static_dir = checks.check_static_dir(static_dir)
+    model_dir = checks.check_model_dir(model_dir)
     if out.exists() and any(out.iterdir()):
-        raise ServeError(f"{out} exists and is not empty; choose an empty or new folder")
+        raise checks.ServeError(f"{out} exists and is not empty; choose an empty or new folder")
     examples = examples_dir if examples_dir is not None and examples_dir.is_dir() else None
     game = default_game(examples) if game_data is None else load_game_data(game_data)
     if game is not None:
@@ -52,10 +45,10 @@ def write_site(
         tmp.chmod(dir_mode())  # mkdtemp makes it private; a site is meant to be served
         shutil.copytree(static_dir, tmp, dirs_exist_ok=True)
         (tmp / "model").mkdir()
-        for name in sorted(MODEL_FILES):
+        for name in sorted(checks.MODEL_FILES):
             if (model_dir / name).is_file():
                 if name == model_folder.EXPORT_FILE:
-                    data = portable_export_json(model_dir / name)
+                    data = checks.portable_export_json(model_dir / name)
                     if data is not None:
                         (tmp / "model" / name).write_bytes(data)
                     continue
