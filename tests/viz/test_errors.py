@@ -19,18 +19,6 @@ def error_lines(fig):
     return lc.get_segments()
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """The figures the plot functions would save (kept open for inspection)."""
-    figs = []
-    monkeypatch.setattr(errors, "save_figure", lambda fig, path: figs.append(fig) or path)
-    yield figs
-    import matplotlib.pyplot as plt
-
-    for f in figs:
-        plt.close(f)
-
-
 def test_error_cdf_steps_through_every_photo_and_clips_zero(captured, tmp_path):
     errors.plot_error_cdf({"model": [0.0, 10.0, 1000.0, 5000.0], "empty": []}, tmp_path / "c.png")
     ax = captured[-1].axes[0]

@@ -1,23 +1,10 @@
 """Maps zoom to regional data and label what their colours count."""
 
 import numpy as np
-import pytest
 
 from img2loc.geo import CellSet
 from img2loc.viz import maps
 from tests.conftest import random_sphere
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """The figures the plot functions would save (kept open for inspection)."""
-    figs = []
-    monkeypatch.setattr(maps, "save_figure", lambda fig, path: figs.append(fig) or path)
-    yield figs
-    import matplotlib.pyplot as plt
-
-    for f in figs:
-        plt.close(f)
 
 
 def test_regional_points_are_framed_world_points_are_not(captured, tmp_path):
