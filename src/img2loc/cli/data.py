@@ -166,13 +166,8 @@ def data_stats_cmd(
 ) -> None:
     """Counts per source, split, continent and country, and a map of photo locations."""
     from img2loc.data.stats import dataset_stats, read_photos
-    from img2loc.data.tables import TableError
-    from img2loc.geo import CoordinateError
 
-    try:
-        df = read_photos(manifests, lat_col, lon_col)
-    except (TableError, CoordinateError) as e:
-        raise fail(str(e)) from None
+    df = read_photos(manifests, lat_col, lon_col)
     stats = dataset_stats(df)
     typer.echo(f"{stats.n_photos} photos, {stats.n_locations} locations")
     for col, counts in stats.by.items():

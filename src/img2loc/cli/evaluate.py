@@ -65,9 +65,7 @@ def eval_cmd(
     Example: img2loc eval --model run/checkpoints/last.ckpt --data shards/
     --train-data shards/ --group-by location_id -o report/
     """
-    from img2loc.data.tables import TableError
     from img2loc.evaluation import EvalOptions, evaluate
-    from img2loc.evaluation.models import ModelError
     from img2loc.evaluation.report import summary_lines
     from img2loc.inference.model_folder import has_model
 
@@ -88,10 +86,7 @@ def eval_cmd(
         sheet_size=sheet_size,
         seed=seed,
     )
-    try:
-        rep = evaluate(model, [*data, *extra], output, compare or [], opts)
-    except (ModelError, TableError) as e:
-        raise fail(str(e)) from None
+    rep = evaluate(model, [*data, *extra], output, compare or [], opts)
     for line in summary_lines(rep):
         typer.echo(line)
     typer.echo(f"wrote {output / 'report.md'} ({', '.join(rep['files'][2:])})")

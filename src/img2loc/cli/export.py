@@ -26,11 +26,7 @@ def export_cmd(
     The folder is written atomically; a failed check writes nothing and exits non-zero.
     """
     try:
-        from img2loc.export.bundle import ExportError
         from img2loc.export.exporter import export_checkpoint
     except ImportError as e:
         raise fail(f"export needs the train extra: pip install 'img2loc[train]' ({e})") from None
-    try:
-        export_checkpoint(checkpoint, output, data=data, limit=limit, log=typer.echo)
-    except ExportError as e:
-        raise fail(str(e)) from None
+    export_checkpoint(checkpoint, output, data=data, limit=limit, log=typer.echo)

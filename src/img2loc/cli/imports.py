@@ -23,7 +23,7 @@ import_app = typer.Typer(
 def write_import(
     df: pd.DataFrame, report: ImportReport, output: Path, *, empty_ok: bool = False
 ) -> None:
-    from img2loc.data.manifest import ManifestError, write_manifest
+    from img2loc.data.manifest import write_manifest
     from img2loc.files import atomic_write_text
 
     skipped = report.to_frame()
@@ -38,10 +38,7 @@ def write_import(
                 f"every reason in {rep}"
             )
         raise fail("no photo imported: no image file or table row found")
-    try:
-        vr = write_manifest(df, output)
-    except ManifestError as e:
-        raise fail(str(e)) from None
+    vr = write_manifest(df, output)
     for line in vr.lines():
         typer.echo(f"  {line}")
     n = len(df) - len(vr.duplicate_hashes)
@@ -90,21 +87,17 @@ def import_csv_cmd(
 ) -> None:
     """Photos listed in a table (defaults: image,latitude,longitude / IMG_ID,LAT,LON / id,...)."""
     from img2loc.data.sources.table import import_table
-    from img2loc.data.tables import TableError
 
-    try:
-        df, report = import_table(
-            table,
-            image_col=image_col,
-            lat_col=lat_col,
-            lon_col=lon_col,
-            key_col=key_col,
-            source=source,
-            image_dir=image_dir,
-            image_ext=image_ext,
-        )
-    except TableError as e:
-        raise fail(str(e)) from None
+    df, report = import_table(
+        table,
+        image_col=image_col,
+        lat_col=lat_col,
+        lon_col=lon_col,
+        key_col=key_col,
+        source=source,
+        image_dir=image_dir,
+        image_ext=image_ext,
+    )
     write_import(df, report, output)
 
 

@@ -48,7 +48,7 @@ def serve_cmd(
     README, "On a phone").
     """
     from img2loc.inference.predictor import DEFAULT_MODEL_DIR
-    from img2loc.server import ServeError, make_server, write_site
+    from img2loc.server import make_server, write_site
 
     model_dir = model if model is not None else DEFAULT_MODEL_DIR
     if model is None and not DEFAULT_MODEL_DIR.is_dir():
@@ -59,25 +59,19 @@ def serve_cmd(
     loopback = host in ("127.0.0.1", "localhost", "::1")
     tls = None
     lan = None
-    try:
-        if export_site is not None:
-            write_site(export_site, model_dir, game_data=game)
-            typer.echo(
-                f"wrote {export_site}: upload it to any static host (the headers for "
-                f'threads are in {export_site}/_headers; see the README, "Static site")'
-            )
-            return
-        if https:
-            from img2loc.server.tls import TlsError, ensure_certificate, lan_address
+    if export_site is not None:
+        write_site(export_site, model_dir, game_data=game)
+        typer.echo(
+            f"wrote {export_site}: upload it to any static host (the headers for "
+            f'threads are in {export_site}/_headers; see the README, "Static site")'
+        )
+        return
+    if https:
+        from img2loc.server.tls import ensure_certificate, lan_address
 
-            lan = None if loopback else (lan_address() if host in ("0.0.0.0", "::") else host)
-            try:
-                tls = ensure_certificate([lan] if lan else [])
-            except TlsError as e:
-                raise fail(str(e)) from None
-        server = make_server(model_dir, host, port, game_data=game, quiet=not verbose, tls=tls)
-    except ServeError as e:
-        raise fail(str(e)) from None
+        lan = None if loopback else (lan_address() if host in ("0.0.0.0", "::") else host)
+        tls = ensure_certificate([lan] if lan else [])
+    server = make_server(model_dir, host, port, game_data=game, quiet=not verbose, tls=tls)
     bound_host, bound_port = server.server_address[:2]
     scheme = "https" if https else "http"
     if isinstance(bound_host, bytes):  # a Unix socket address, never for a TCP server

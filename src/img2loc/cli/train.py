@@ -37,18 +37,15 @@ def train_cmd(
     --help-all` (with -c CONFIG: its values as defaults). The resolved config:
     `img2loc train -c CONFIG ... --print_config`.
     """
-    from img2loc.training.precheck import TrainSetupError, check_train_args
+    from img2loc.training.precheck import check_train_args
 
     configs = list(config or [])
     extra = [*ctx.args, "--help"] if help_all else list(ctx.args)
     args = [a for c in configs for a in ("--config", str(c))] + extra
-    try:
-        check_train_args(configs, extra, resume)  # before seconds of torch imports
-        from img2loc.training.cli import train
+    check_train_args(configs, extra, resume)  # before seconds of torch imports
+    from img2loc.training.cli import train
 
-        ckpt_dir = train(args, resume)
-    except TrainSetupError as e:
-        raise fail(str(e)) from None
+    ckpt_dir = train(args, resume)
     typer.echo(f"checkpoints in {ckpt_dir}")
 
 

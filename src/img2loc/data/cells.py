@@ -36,13 +36,19 @@ def read_cell_document(path: str | os.PathLike[str], fix: str = REBUILD) -> dict
     return doc
 
 
-def read_cells(path: str | os.PathLike[str]) -> CellSet:
-    """A cell set written by :func:`write_cells` (or a model folder's ``cells.json``)."""
-    doc = read_cell_document(path)
+def cells_from_document(
+    path: str | os.PathLike[str], doc: dict[str, Any], fix: str = REBUILD
+) -> CellSet:
+    """The cell set of a parsed cells file; a bad record names ``path`` and the field."""
     try:
         return CellSet.from_dict(doc)
     except ValueError as e:
-        raise FormatError(f"{path}: {e}; {REBUILD}") from None
+        raise FormatError(f"{path}: {e}; {fix}") from None
+
+
+def read_cells(path: str | os.PathLike[str]) -> CellSet:
+    """A cell set written by :func:`write_cells` (or a model folder's ``cells.json``)."""
+    return cells_from_document(path, read_cell_document(path))
 
 
 def write_cells(cells: CellSet, path: str | os.PathLike[str], polygons: bool = True) -> None:

@@ -41,9 +41,7 @@ from tqdm import tqdm
 from img2loc.data.images import ImageError, open_image
 from img2loc.data.io import read_bytes
 from img2loc.data.manifest import INDEX_COLUMNS, META_COLUMNS, make_manifest, validate_manifest
-from img2loc.data.shard_reader import INFO as INFO
-from img2loc.data.shard_reader import is_shard_folder as is_shard_folder
-from img2loc.data.shard_reader import read_info as read_info
+from img2loc.data.shard_reader import INFO
 from img2loc.data.tables import TableError, read_table
 from img2loc.files import atomic_path, atomic_write_text, owned_folder
 from img2loc.geo.distance import haversine_km
@@ -52,7 +50,6 @@ PLAN = "_plan.json"
 INDEX = "_index.parquet"
 SKIPPED = "skipped.csv"
 SKIPPED_COLUMNS = ("key", "image", "reason")
-META_FIELDS = META_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -215,7 +212,7 @@ def write_shard(path: str, records: list[dict[str, Any]], cfg: ShardConfig) -> d
                 except (ImageError, OSError, ValueError) as e:
                     errors.append((str(rec["key"]), str(e)))
                     continue
-                meta = {k: rec[k] for k in META_FIELDS}
+                meta = {k: rec[k] for k in META_COLUMNS}
                 meta["heading"] = None if pd.isna(meta["heading"]) else float(meta["heading"])
                 meta.update(width=w, height=h)
                 _add(tar, f"{rec['key']}.jpg", jpg)

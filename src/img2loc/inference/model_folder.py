@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from img2loc.data.cells import read_cell_document
-from img2loc.errors import FormatError, Img2locError
+from img2loc.data.cells import cells_from_document, read_cell_document
+from img2loc.errors import Img2locError
 from img2loc.geo.cells import CellSet
 from img2loc.inference.preprocess import PreprocessConfig
 
@@ -98,11 +98,9 @@ def read_cells(path: Path) -> tuple[CellSet, list[str] | None]:
     """A model folder's cells and their place names (None when the export predates them)."""
     if not path.is_file():
         raise ModelError(f"{path} is missing; re-export the model with `img2loc export`")
-    doc = read_cell_document(path, fix="re-export the model")
-    try:
-        cells = CellSet.from_dict(doc)
-    except ValueError as e:
-        raise FormatError(f"{path}: {e}; re-export the model") from None
+    fix = "re-export the model"
+    doc = read_cell_document(path, fix)
+    cells = cells_from_document(path, doc, fix)
     records = doc["cells"]
     places = [c.get("place") for c in records]
     # Place names are optional (older exports): all or none, else none.
