@@ -27,6 +27,12 @@ def test_shards_default_to_test_then_val(tiny_data):
     assert len(load_data([tiny_data["shards"]], split="train").table) == 36
     with pytest.raises(TableError, match="no 'test' split"):
         load_data([tiny_data["shards"]], split="test")
+    # Several splits at once (dev and test together), each photo once.
+    both = load_data([tiny_data["shards"]], split="val, train,val")
+    assert both.splits == {str(tiny_data["shards"]): "val,train"} and len(both.table) == 48
+    assert both.table["key"].is_unique
+    with pytest.raises(TableError, match="no 'test' split"):
+        load_data([tiny_data["shards"]], split="val,test")
 
 
 def test_choose_split_says_what_to_do():

@@ -104,3 +104,24 @@ def test_reliability_bins_and_calibration_error():
     assert cal["ece"] == pytest.approx(0.0)
     assert cal["bins"][-1]["n"] == 10
     assert reliability([], [])["ece"] is None
+
+
+def test_paired_bootstrap_resamples_places():
+    from img2loc.evaluation.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    # 40 places of 4 views: within a place the differences agree (one place, one effect).
+    effect = np.repeat(rng.normal(10, 30, 40), 4)
+    diff = effect + rng.normal(0, 1, effect.size)
+    places = np.repeat(np.arange(40), 4)
+    by_place = paired_bootstrap(diff, places)
+    by_photo = paired_bootstrap(diff)
+    assert by_place["units"] == 40 and by_photo["units"] == 160 and by_place["n"] == 160
+    assert by_place["mean"] == pytest.approx(diff.mean())
+    lo, hi = by_place["ci"]
+    assert lo < diff.mean() < hi
+    # Views of one place are not independent: the honest interval is about twice as wide.
+    assert (hi - lo) > 1.6 * (by_photo["ci"][1] - by_photo["ci"][0])
+    nan = paired_bootstrap(np.r_[diff, np.nan], np.r_[places, 99])
+    assert nan["n"] == 160 and nan["units"] == 40
+    assert paired_bootstrap([])["n"] == 0

@@ -44,6 +44,28 @@ def test_streamed_views_equal_aggregating_everything(place_cells, rng):
         )
 
 
+def test_streamed_views_keep_the_largest_in_domain_weight(place_cells, rng):
+    cells = place_cells
+    cells.prior = np.where(cells.is_leaf, 1.0 / cells.is_leaf.sum(), 0.0)
+    codes = np.array([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])
+    probs = rng.uniform(0, 1, (10, len(cells) + 1)).astype(np.float32)
+    lat = cells.center_lat[cells.is_leaf][codes % 4]
+    lon = cells.center_lon[cells.is_leaf][codes % 4]
+    col = Collector(EchoModel(cells), lat, lon, "score", codes, "mean")
+    for part in np.array_split(np.arange(10), 3):  # batch edges cut through places
+        col.add(part, probs[part])
+    out = col.finish()
+    np.testing.assert_allclose(out.in_domain, probs[:, -1])
+    _, agg = aggregate_views(probs[:, :-1], codes, "mean")
+    best = np.array([probs[codes == g, -1].max() for g in range(4)])
+    want = decode(np.c_[agg, best], cells, "score")
+    assert out.group_cell["score"].tolist() == want[0].tolist()
+    np.testing.assert_allclose(out.group_point["score"][0], want[1])
+    # The weight moves the answer: with the mean weight instead, some place differs.
+    mean_w = np.array([probs[codes == g, -1].mean() for g in range(4)])
+    assert decode(np.c_[agg, mean_w], cells, "score")[1].tolist() != want[1].tolist()
+
+
 @pytest.fixture
 def colour_data(tmp_path, place_cells):
     """Evaluation + training CSVs whose photos are grey levels naming the leaf to guess."""
@@ -138,6 +160,10 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
     }
     assert [c["name"].split("/")[-1] for c in rep["compare"]] == ["colour", "other"]
     assert rep["compare"][1]["acc_km"] == rep["acc_km"]
+    # The same answers: a paired difference of exactly zero, resampled over the 3 places.
+    paired = rep["compare"][1]["paired"]
+    assert paired["single"] == {"n": 5, "units": 3, "mean": 0.0, "ci": [0.0, 0.0]}
+    assert paired["per_place"]["mean"] == 0.0 and "paired" not in rep["compare"][0]
     assert rep["confused_cells"][0]["count"] == 2
     assert rep["by_source"]["colour"]["n"] == 5
 
@@ -157,6 +183,7 @@ def test_report_on_known_answers(colour_data, place_cells, tmp_path, monkeypatch
         "Decoding rules",
         "Per place",
         "Models compared",
+        "Paired GeoGuessr difference",
         "By continent",
         "Most-confused cells",
         "error_cdf.png",

@@ -199,3 +199,55 @@ def test_prior_constant_uses_the_cells_prior(rng):
     with_prior = cells.with_prior(plat, plon, min_samples=100, max_samples=1000)
     c = prior_constant(with_prior)
     assert c is not None and haversine_km(c[0], c[1], 35, 139) < 300
+
+
+# ---------------------------------------------------------------- the fallback to the prior
+def _with_prior(cells: CellSet, leaf_mass: dict[int, float]) -> CellSet:
+    """``cells`` with a prior: the given leaf masses, each cell holding its leaves' sum."""
+    prior = np.zeros(len(cells))
+    for leaf, m in leaf_mass.items():
+        for j in cells.chain[_idx(cells, leaf)]:
+            if j >= 0:
+                prior[j] += m
+    cells.prior = prior
+    return cells
+
+
+def test_in_domain_weight_blends_the_leaf_distribution_with_the_prior(tree):
+    leaves = tree.ids[tree.is_leaf]
+    b = int(leaves[np.argmin(tree.center_lat[tree.is_leaf])])  # root B, near Sydney
+    others = [int(x) for x in leaves if int(x) != b]
+    cells = _with_prior(tree, {b: 0.7, **{o: 0.1 for o in others}})
+    p = np.full(len(cells), 0.5)
+    p[_idx(cells, b)] = 0.01  # the model rules out the prior's favourite
+    rows = np.c_[np.tile(p, (3, 1)), [1.0, 0.5, 0.0]]
+    lv, plain = leaf_distribution(p, cells)
+    _, dist = leaf_distribution(rows, cells)
+    q = cells.prior[lv] / cells.prior[lv].sum()
+    np.testing.assert_allclose(dist[0], plain[0])  # keeps everything: the model's own answer
+    np.testing.assert_allclose(dist[1], 0.5 * plain[0] + 0.5 * q)
+    np.testing.assert_allclose(dist[2], q)  # keeps nothing: the prior
+    # Every rule that reads the leaf distribution follows the weight.
+    hi = decode(rows, cells, "hierarchical")[0]
+    assert hi[0] != _idx(cells, b) and hi[2] == _idx(cells, b)
+    _, la, lo = decode(rows, cells, "score")
+    ib = _idx(cells, b)
+    assert haversine_km(la[2], lo[2], cells.center_lat[ib], cells.center_lon[ib]) < 2000
+    assert haversine_km(la[0], lo[0], la[2], lo[2]) > 5000
+    # Rows without the weight decode as before; the weight without a prior is ignored.
+    np.testing.assert_array_equal(decode(p[None], cells, "score")[0], decode(rows[:1], cells)[0])
+    cells.prior = None
+    np.testing.assert_allclose(leaf_distribution(rows, cells)[1][2], plain[0])
+
+
+def test_rows_must_have_the_cells_or_one_more_value(tree):
+    with pytest.raises(ValueError, match=r"\(N, 6\) or \(N, 7\)"):
+        leaf_distribution(np.zeros((2, 8)), tree)
+
+
+def test_a_place_keeps_its_views_largest_in_domain_weight():
+    from img2loc.geo.views import combine_views
+
+    views = np.array([[0.2, 0.4, 0.1], [0.4, 0.2, 0.9]])  # two cells, then the weight
+    np.testing.assert_allclose(combine_views(views, "mean", n_cells=2), [0.3, 0.3, 0.9])
+    np.testing.assert_allclose(combine_views(views, "mean"), [0.3, 0.3, 0.5])  # all columns

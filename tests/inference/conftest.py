@@ -18,8 +18,12 @@ onnx = pytest.importorskip("onnx")
 SIZE = 32
 
 
-def _tiny_graph(n_cells: int, seed: int = 0):
-    """Conv -> ReLU -> global pool -> linear -> sigmoid: colours and edges move the answer."""
+def _tiny_graph(n_cells: int, seed: int = 0, in_domain: float | None = None):
+    """Conv -> ReLU -> global pool -> linear -> sigmoid: colours and edges move the answer.
+
+    ``in_domain``: also output a constant in-domain weight of about this value (N, 1), as a
+    model exported with a fallback does.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -38,11 +42,26 @@ def _tiny_graph(n_cells: int, seed: int = 0):
         helper.make_node("Gemm", ["f", "w2", "b2"], ["logits"], transB=1),
         helper.make_node("Sigmoid", ["logits"], ["probs"]),
     ]
+    outputs = [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_cells])]
+    if in_domain is not None:
+        z = float(np.log(in_domain / (1 - in_domain)))  # logit of the wanted weight
+        inits += [
+            numpy_helper.from_array(np.array([1], np.int64), "axis"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array(z, np.float32), "z"),
+        ]
+        nodes += [
+            helper.make_node("ReduceMean", ["f", "axis"], ["m"], keepdims=1),
+            helper.make_node("Mul", ["m", "zero"], ["m0"]),
+            helper.make_node("Add", ["m0", "z"], ["mz"]),
+            helper.make_node("Sigmoid", ["mz"], ["in_domain"]),
+        ]
+        outputs.append(helper.make_tensor_value_info("in_domain", TensorProto.FLOAT, ["batch", 1]))
     graph = helper.make_graph(
         nodes,
         "tiny",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_cells])],
+        outputs,
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
@@ -51,8 +70,12 @@ def _tiny_graph(n_cells: int, seed: int = 0):
     return model
 
 
-def make_model_dir(root: Path) -> Path:
-    """A complete model folder (the `img2loc export` layout) with a tiny hand-made graph."""
+def make_model_dir(root: Path, in_domain: float | None = None, prior: bool | None = None) -> Path:
+    """A complete model folder (the `img2loc export` layout) with a tiny hand-made graph.
+
+    ``in_domain``: the graph also gives this constant in-domain weight, and the cells carry
+    a photo prior (``prior`` overrides whether they do); the prior sits on Tokyo.
+    """
     import json
 
     from img2loc.export.bundle import cells_document
@@ -64,8 +87,12 @@ def make_model_dir(root: Path) -> Path:
     lat = np.r_[rng.uniform(-40, 60, 200), towns[:, 0] + rng.normal(0, 0.3, len(towns))]
     lon = np.r_[rng.uniform(-120, 140, 200), towns[:, 1] + rng.normal(0, 0.3, len(towns))]
     cells = CellSet.build(lat, lon, min_samples=4, max_samples=30)
+    if prior if prior is not None else in_domain is not None:
+        cells.prior = cells.prior_mass(
+            35.68 + rng.normal(0, 0.2, 50), 139.69 + rng.normal(0, 0.2, 50)
+        )
     root.mkdir(parents=True)
-    model = _tiny_graph(len(cells))
+    model = _tiny_graph(len(cells), in_domain=in_domain)
     onnx.save(model, root / "model.onnx")
     onnx.save(compress_weights(model, quantizable(model)), root / "model.browser.onnx")
     (root / "cells.json").write_text(json.dumps(cells_document(cells)))
@@ -105,6 +132,9 @@ FIELDS = {
     "error",
     "views",
     "view_errors",
+    "in_domain",
+    "fallback",
+    "note",
 }
 TOP_FIELDS = {"lat", "lon", "probability", "cell", "place"}
 

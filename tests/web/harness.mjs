@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Cells, decodeHierarchical, decodeScore, summarize } from '../../web/src/decode.js';
 import { leafId, parentId, toToken } from '../../web/src/s2.js';
 import { preprocessRgb, reduce, resize } from '../../web/src/preprocess.js';
-import { modelInputs } from '../../web/src/inputs.js';
+import { combineViews, modelInputs } from '../../web/src/inputs.js';
 import { detectPanorama, renderView } from '../../web/src/panorama.js';
 import { readGps } from '../../web/src/exif.js';
 import { imageSize, jpegComplete, sniffFormat } from '../../web/src/sniff.js';
@@ -29,8 +29,11 @@ if (req.op === 'resize') {
     const h = decodeHierarchical(p, cells);
     const s = decodeScore(p, cells);
     const sm = summarize(p, cells, { topK: 5 });
-    out.push({ hierarchical: h, score: s, confidence: sm.confidence, top: sm.top.map((t) => [t.token, t.probability]) });
+    out.push({ hierarchical: h, score: s, confidence: sm.confidence, top: sm.top.map((t) => [t.token, t.probability]), inDomain: sm.inDomain, fallback: sm.fallback });
   }
+} else if (req.op === 'combine') {
+  // Views of one place combined as the app combines a panorama's views.
+  out.push(...combineViews(req.views.map((v) => Float32Array.from(v)), req.n));
 } else if (req.op === 'render') {
   // Raw views of a panorama (render_views), for bit-for-bit checks.
   for (const c of req.cases) {

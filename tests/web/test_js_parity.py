@@ -82,16 +82,29 @@ def test_s2_tokens_match_python() -> None:
     assert got == want
 
 
-def test_decoding_matches_python(model_dir: Path) -> None:
+@pytest.mark.parametrize("fallback", [False, True], ids=["probs", "with-in-domain-weight"])
+def test_decoding_matches_python(model_dir: Path, tmp_path: Path, fallback: bool) -> None:
+    if fallback:  # a model with an in-domain weight: cells with a prior, one value more per row
+        from tests.inference.conftest import make_model_dir
+
+        model_dir = make_model_dir(tmp_path / "fb", in_domain=0.5)
     cells = read_cells(model_dir / "cells.json")
     rng = np.random.default_rng(3)
     n = len(cells)
     probs = rng.uniform(0, 1, (12, n)) ** 3
     probs[0] = 0.01  # flat: the score rule sits between regions
     probs[1, rng.integers(0, n, 3)] = 0.99  # a few confident cells far apart
+    if fallback:
+        probs = np.c_[probs, np.linspace(0, 1, 12)]
     got = run_node(
         {"op": "decode", "cells": str(model_dir / "cells.json"), "probs": probs.tolist()}
     )
+    from img2loc.geo.decode import split_in_domain
+
+    _, keep = split_in_domain(probs, cells)
+    for r, g in enumerate(got):
+        assert g["inDomain"] == (None if keep is None else pytest.approx(keep[r]))
+        assert g["fallback"] == (keep is not None and bool(keep[r] < 0.5))
     for rule in ("hierarchical", "score"):
         idx, lat, lon = decode(probs, cells, rule)
         for r, g in enumerate(got):
@@ -385,3 +398,21 @@ def test_guess_explained_is_the_same_sentence_as_the_cli() -> None:
     m = re.search(r"export const GUESS_EXPLAINED =\s*'([^']*)'", src)
     assert m is not None
     assert m.group(1) == GUESS_EXPLAINED
+
+
+def test_fallback_note_is_the_same_sentence_as_the_cli() -> None:
+    import re
+
+    from img2loc.inference.predictor import FALLBACK_NOTE
+
+    src = (Path(__file__).resolve().parents[2] / "web" / "src" / "answer.js").read_text()
+    m = re.search(r"export const FALLBACK_NOTE =\s*'([^']*)'", src)
+    assert m is not None and m.group(1) == FALLBACK_NOTE
+
+
+def test_place_weight_is_the_largest_of_its_views() -> None:
+    from img2loc.geo.views import combine_views
+
+    views = [[0.2, 0.4, 0.1], [0.4, 0.2, 0.9]]  # two cells, then the in-domain weight
+    got = run_node({"op": "combine", "views": views, "n": 2})
+    np.testing.assert_allclose(got, combine_views(np.array(views), "mean", n_cells=2), rtol=1e-6)

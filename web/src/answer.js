@@ -7,6 +7,10 @@
 export const GUESS_EXPLAINED =
   'The guess is the point with the best expected GeoGuessr score; the list shows the regions the model finds most likely, so the guess can lie between them.';
 
+/** Same words as img2loc.inference.predictor.FALLBACK_NOTE (a test keeps them equal). */
+export const FALLBACK_NOTE =
+  'unlike the street photos this model learned from: guessing where photos are usually taken';
+
 export function fmtKm(km) {
   if (km < 1) return `${Math.round(km * 1000)} m`;
   if (km < 100) return `${km.toFixed(1)} km`;
@@ -30,6 +34,10 @@ export function describe(res) {
     details.push(`${fmtKm(res.errorKm)} from ${where}`);
   } else details.push('no true position in the file');
   const notes = [];
+  if (res.fallback) {
+    const w = fmtPct(res.inDomain);
+    notes.push(`This photo is ${FALLBACK_NOTE} (the model's own answer weighs ${w}).`);
+  }
   if (res.views > 1) notes.push(`360° panorama: ${res.views} views looked at and combined, as \`img2loc predict\` does.`);
   if (res.scaled) notes.push(`A ${res.scaled.from} photo, scaled to ${res.scaled.to} before reading it.`);
   return { headline, details, notes };

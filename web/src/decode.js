@@ -1,12 +1,17 @@
 // Decoding rules of img2loc.geo.decode, with the same arithmetic: `hierarchical`
 // (leaf maximising the product of its chain's probabilities) and `score` (the
 // GeoGuessr score-optimal guess). Pure functions: they run in Node for the parity tests.
+// A row may carry one value more than there are cells: the in-domain weight w of a model
+// exported with a fallback; the leaf distribution is then w * model + (1 - w) * prior, the
+// cells' photo prior (the fallback of img2loc.geo.decode).
 import { leafId, parentId, toToken } from './s2.js';
 
 export const EARTH_RADIUS_KM = 6371.0088;
 export const WORLD_MAP_SIZE_KM = 14927.0;
 export const SCORE_TOP_LEAVES = 24;
 export const SCORE_RING_KM = [400.0, 200.0, 100.0, 50.0, 25.0];
+/** Below this in-domain weight an answer is a fallback (img2loc.geo.decode.FALLBACK_BELOW). */
+export const FALLBACK_BELOW = 0.5;
 const EPS = 1e-12;
 const RAD = Math.PI / 180.0;
 const DEG = 180.0 / Math.PI;
@@ -37,6 +42,13 @@ export class Cells {
     });
     this.leaves = Int32Array.from([...Array(this.n).keys()].filter((i) => !hasChild[i]));
     this.levels = [...new Set(this.level)].sort((a, b) => a - b);
+    // The photo prior over the leaves (sums to 1), or null when cells.json carries none.
+    this.prior = null;
+    if (cells.length && cells.every((c) => typeof c.prior === 'number')) {
+      const q = Float64Array.from(this.leaves, (c) => cells[c].prior);
+      const tot = q.reduce((a, b) => a + b, 0);
+      if (tot > 0) this.prior = q.map((v) => v / tot);
+    }
   }
 
   /** Finest cell holding a point, else the leaf whose centre is nearest (CellSet.nearest). */
@@ -75,12 +87,19 @@ export function geoguessrScore(km, mapSizeKm = WORLD_MAP_SIZE_KM) {
   return 5000.0 * Math.exp((-10.0 * km) / mapSizeKm);
 }
 
-/** Sum of log-probabilities along each leaf's chain (Float64Array over cells.leaves). */
-export function leafLogScores(probs, cells) {
-  if (probs.length !== cells.n) {
+/** The in-domain weight of a row (null when the model gives none or the cells have no prior). */
+export function inDomain(probs, cells) {
+  if (probs.length !== cells.n && probs.length !== cells.n + 1) {
     throw new Error(`model gives ${probs.length} probabilities but cells.json has ${cells.n} cells`);
   }
-  const logp = Float64Array.from(probs, (p) => Math.log(Math.min(1, Math.max(EPS, p))));
+  if (probs.length === cells.n || cells.prior === null) return null;
+  return Math.min(1, Math.max(0, probs[cells.n]));
+}
+
+/** Sum of log-probabilities along each leaf's chain (Float64Array over cells.leaves). */
+export function leafLogScores(probs, cells) {
+  inDomain(probs, cells); // checks the length
+  const logp = Float64Array.from(probs.slice(0, cells.n), (p) => Math.log(Math.min(1, Math.max(EPS, p))));
   return Float64Array.from(cells.leaves, (c) => {
     let s = 0;
     for (const a of cells.chain[c]) s += logp[a];
@@ -90,7 +109,7 @@ export function leafLogScores(probs, cells) {
 
 /** Leaf of the hierarchical rule: {cell, lat, lon}. */
 export function decodeHierarchical(probs, cells) {
-  const s = leafLogScores(probs, cells);
+  const s = inDomain(probs, cells) === null ? leafLogScores(probs, cells) : leafDistribution(probs, cells);
   let best = 0;
   for (let k = 1; k < s.length; k++) if (s[k] > s[best]) best = k;
   const c = cells.leaves[best];
@@ -105,7 +124,9 @@ export function leafDistribution(probs, cells) {
   const w = Float64Array.from(s, (v) => Math.exp(v - m));
   let tot = 0;
   for (const v of w) tot += v;
-  return w.map((v) => v / tot);
+  const keep = inDomain(probs, cells);
+  if (keep === null) return w.map((v) => v / tot);
+  return w.map((v, j) => (keep * v) / tot + (1 - keep) * cells.prior[j]);
 }
 
 /** Indices into `dist`, largest first, ties by index (numpy's stable argsort of -dist). */
@@ -204,11 +225,13 @@ export function decode(probs, cells, rule = 'hierarchical') {
   throw new Error(`unknown decoding rule ${rule}; choose hierarchical or score`);
 }
 
-/** Element-wise mean of several probability vectors (multi-view). */
-export function meanProbs(list) {
+/** Element-wise mean of several probability vectors (multi-view); the largest in-domain weight. */
+export function meanProbs(list, cells = null) {
   const out = new Float64Array(list[0].length);
   for (const p of list) for (let i = 0; i < out.length; i++) out[i] += p[i];
-  return out.map((v) => v / list.length);
+  const res = out.map((v) => v / list.length);
+  if (cells !== null && res.length === cells.n + 1) res[cells.n] = Math.max(...list.map((p) => p[cells.n]));
+  return res;
 }
 
 /**
@@ -224,5 +247,7 @@ export function summarize(probs, cells, { rule = 'hierarchical', topK = 5 } = {}
     const c = cells.leaves[j];
     return { cell: c, token: cells.tokens[c], lat: cells.lat[c], lon: cells.lon[c], probability: dist[j], place: cells.place[c] };
   });
-  return { ...g, token: cells.tokens[g.cell], place: cells.place[g.cell], confidence: conf, top, dist };
+  const keep = inDomain(probs, cells);
+  const fallback = keep !== null && keep < FALLBACK_BELOW;
+  return { ...g, token: cells.tokens[g.cell], place: cells.place[g.cell], confidence: conf, top, dist, inDomain: keep, fallback };
 }

@@ -28,11 +28,14 @@ export function modelInputs(rgb, w, h, cfg, { isJpeg = false, head = null, panoV
 
 /** One place from several views' probabilities: their mean (img2loc.geo.views, "mean"),
  * cast to float32 as the predictor hands it to decoding. */
-export function combineViews(list) {
+export function combineViews(list, nCells = null) {
   if (list.length === 1) return list[0];
   const out = new Float64Array(list[0].length);
   for (const p of list) for (let i = 0; i < out.length; i++) out[i] += p[i];
-  return Float32Array.from(out, (v) => v / list.length);
+  const res = Float32Array.from(out, (v) => v / list.length);
+  // A place keeps its views' largest in-domain weight (img2loc.geo.views.combine_views).
+  if (nCells !== null && res.length === nCells + 1) res[nCells] = Math.max(...list.map((p) => p[nCells]));
+  return res;
 }
 
 /** The smallest side Python decodes a w x h JPEG at (its draft request), for big photos. */

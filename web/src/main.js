@@ -79,7 +79,7 @@ const app = {
     const t = performance.now();
     const inp = modelInputs(img.rgb, img.width, img.height, model.pre, { isJpeg: img.jpeg, head: img.head });
     const tp = performance.now();
-    const probs = combineViews(await model.runBatch(inp.inputs));
+    const probs = combineViews(await model.runBatch(inp.inputs), model.cells.n);
     const tr = performance.now();
     return { probs, views: inp.inputs.length, panorama: inp.panorama, preprocessMs: tp - t, inferenceMs: tr - tp };
   },

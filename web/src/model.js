@@ -21,7 +21,9 @@ export class Model {
     this.cells = cells;
     this.file = file;
     this.inputName = session.inputNames[0];
-    this.outputName = session.outputNames[0];
+    this.outputName = session.outputNames.includes('probs') ? 'probs' : session.outputNames[0];
+    // A model exported with a fallback also gives the in-domain weight (see decode.js).
+    this.domainName = session.outputNames.includes('in_domain') ? 'in_domain' : null;
   }
 
   /** Load a model folder (URL ending in '/'). variant: 'auto' (browser model first) or 'fp32'. */
@@ -61,7 +63,7 @@ export class Model {
     return (await this.runBatch([x]))[0];
   }
 
-  /** Per-cell probabilities of several preprocessed images, run as one batch. */
+  /** Per-cell probabilities of several preprocessed images, run as one batch (+ the weight). */
   async runBatch(xs) {
     const S = this.pre.input_size;
     const n = xs.length;
@@ -73,8 +75,15 @@ export class Model {
     const t = new ort.Tensor('float32', data, [n, 3, S, S]);
     const out = await this.session.run({ [this.inputName]: t });
     const probs = out[this.outputName].data;
+    const keep = this.domainName ? out[this.domainName].data : null;
     t.dispose?.();
     const C = probs.length / n;
-    return Array.from({ length: n }, (_, i) => probs.subarray(i * C, (i + 1) * C));
+    if (!keep) return Array.from({ length: n }, (_, i) => probs.subarray(i * C, (i + 1) * C));
+    return Array.from({ length: n }, (_, i) => {
+      const row = new Float32Array(C + 1);
+      row.set(probs.subarray(i * C, (i + 1) * C));
+      row[C] = keep[i];
+      return row;
+    });
   }
 }

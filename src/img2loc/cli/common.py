@@ -77,6 +77,9 @@ AggregateOpt = Annotated[
 PanoViewsOpt = Annotated[
     int, typer.Option(help="Views rendered from a 360° panorama (0: treat it as a plain photo).")
 ]
-SplitOpt = Annotated[str | None, typer.Option(help="Shard split (default: test, else val).")]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(help="Shard split (default: test, else val); several with commas: val,test."),
+]
 BatchSizeOpt = Annotated[int, typer.Option(help="Photos per model run.")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Decoding threads.")]

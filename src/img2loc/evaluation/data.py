@@ -51,17 +51,21 @@ def choose_split(splits: dict[str, object], split: str | None, where: object) ->
 
 
 def read_shards(folder: Path, split: str | None) -> tuple[pd.DataFrame, str]:
-    """Metadata of every photo of one split of a shard folder, with ``tar:`` references."""
+    """Metadata of every photo of one split of a shard folder, with ``tar:`` references.
+
+    ``split`` may name several, joined by commas (``val,test``: dev and test together).
+    """
     info = read_info(folder)
-    split = choose_split(info.get("splits", {}), split, folder)
+    names = [None] if split is None else [s.strip() for s in split.split(",") if s.strip()]
+    chosen = [choose_split(info.get("splits", {}), s, folder) for s in names]
     records = []
-    for name in info["splits"][split]["shards"]:
+    for name in (n for sp in dict.fromkeys(chosen) for n in info["splits"][sp]["shards"]):
         # Only the metadata is read; photos are read later by their tar: reference.
         for s in read_shard(folder / name, read_data={"json"}):
             ext = s.image_ext
             if ext is not None and "json" in s.data:
                 records.append({**s.meta, "key": s.key, "image": s.refs[ext]})
-    return pd.DataFrame(records), split
+    return pd.DataFrame(records), ",".join(dict.fromkeys(chosen))
 
 
 def _read_table_input(

@@ -20,6 +20,7 @@ from img2loc.evaluation.metrics import (
     breakdown,
     confused_pairs,
     f1_from_counts,
+    paired_bootstrap,
     reliability,
     summarize,
 )
@@ -32,7 +33,8 @@ from img2loc.evaluation.pipeline import (
 )
 from img2loc.geo.cells import CellSet, oracle_metrics
 from img2loc.geo.coords import validate_coords
-from img2loc.geo.distance import geo_metrics, haversine_km
+from img2loc.geo.decode import FALLBACK_BELOW
+from img2loc.geo.distance import geo_metrics, geoguessr_score, haversine_km
 
 
 @dataclass
@@ -86,14 +88,40 @@ def _model_info(res: ModelResult) -> dict[str, Any]:
     }
 
 
+def _fallback(res: ModelResult) -> dict[str, Any] | None:
+    """How often the answer fell back to the photo prior, and how each kind of answer scored."""
+    w = res.preds.in_domain
+    km = res.guesses[DEFAULT_RULE][2]
+    ok = np.isfinite(w) & np.isfinite(km) if w.size == km.size else np.zeros(0, bool)
+    if not ok.any():
+        return None  # a model without an in-domain score
+    fb = ok & (w < FALLBACK_BELOW)
+    kept = ok & ~fb
+
+    def mean_score(m: NDArray[np.bool_]) -> float | None:
+        return float(geoguessr_score(km[m]).mean()) if m.any() else None
+
+    return {
+        "n": int(ok.sum()),
+        "n_fallback": int(fb.sum()),
+        "share": float(fb.sum() / ok.sum()),
+        "mean_in_domain": float(w[ok].mean()),
+        "geoguessr_fallback": mean_score(fb),
+        "geoguessr_model": mean_score(kept),
+    }
+
+
 def _single(ev: Evaluation, res: ModelResult) -> dict[str, Any]:
     seed = ev.options.seed
     decoders = {r: summarize(finite(g[2]), seed) for r, g in res.guesses.items()}
-    return {
+    out = {
         **decoders[DEFAULT_RULE],
         "f1": f1_from_counts(res.preds.f1_counts),
         "decoders": decoders,
     }
+    if (fb := _fallback(res)) is not None:
+        out["fallback"] = fb
+    return out
 
 
 def _multiview(ev: Evaluation, res: ModelResult) -> dict[str, Any] | None:
@@ -171,10 +199,37 @@ def _baselines(
     return out, km
 
 
+def paired(ev: Evaluation, first: ModelResult, other: ModelResult) -> dict[str, Any]:
+    """GeoGuessr points of ``first`` minus ``other`` on the same photos (and places).
+
+    Paired: both models answer the very same photos, so the interval of the difference is
+    much tighter than the two models' own intervals suggest. With --group-by the bootstrap
+    resamples places (single photo) and compares the per-place answers too.
+    """
+    seed = ev.options.seed
+
+    def points(res: ModelResult, grouped: bool) -> NDArray[np.float64]:
+        km = (res.group_guesses if grouped else res.guesses)[DEFAULT_RULE][2]
+        return np.asarray(geoguessr_score(km), np.float64)
+
+    out: dict[str, Any] = {
+        "against": other.model.name,
+        "single": paired_bootstrap(
+            points(first, False) - points(other, False), ev.group_codes, seed=seed
+        ),
+    }
+    if ev.groups is not None and first.group_guesses and other.group_guesses:
+        out["per_place"] = paired_bootstrap(points(first, True) - points(other, True), seed=seed)
+    return out
+
+
 def model_figures(ev: Evaluation, res: ModelResult) -> ModelFigures:
     """Every figure of one model."""
     baselines, km = _baselines(ev, res)
-    return ModelFigures(_model_info(res), _single(ev, res), _multiview(ev, res), baselines, km)
+    single = _single(ev, res)
+    if res is not ev.results[0]:
+        single["paired"] = paired(ev, ev.results[0], res)
+    return ModelFigures(_model_info(res), single, _multiview(ev, res), baselines, km)
 
 
 def _sheet_rows(ev: Evaluation, res: ModelResult) -> list[tuple[str, NDArray[np.int64]]]:

@@ -209,14 +209,15 @@ def place_guesses(
         single_rows.append(v)
         view_rows[p] = np.arange(at, at + len(v), dtype=np.int64)
         at += len(v)
-        multi_rows.append(combine_views(v, aggregate))
+        multi_rows.append(combine_views(v, aggregate, len(cells)))
         multi_places.append(p)
         n_views[p] = len(v)
-    n_cells = len(cells)
+    # Cells, plus the in-domain weight when the model gives one.
+    width = single_rows[0].shape[1] if single_rows else len(cells)
     single = decode_rows(
-        np.concatenate(single_rows) if single_rows else np.zeros((0, n_cells), np.float32), cells
+        np.concatenate(single_rows) if single_rows else np.zeros((0, width), np.float32), cells
     )
-    m = decode_rows(np.asarray(multi_rows).reshape(-1, n_cells), cells)
+    m = decode_rows(np.asarray(multi_rows).reshape(-1, width), cells)
     multi = {}
     for r, (la, lo) in m.items():
         lat, lon = np.full(len(places), np.nan), np.full(len(places), np.nan)

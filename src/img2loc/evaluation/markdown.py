@@ -51,6 +51,39 @@ def _table(rows: list[tuple[str, dict[str, Any] | None]], first: str = "") -> li
     return [head, "|" + "---|" * (len(_COLUMNS) + 1), *(_row(n, m) for n, m in rows), ""]
 
 
+def paired_line(p: dict[str, Any]) -> str:
+    """``against X: single photo +12 [-30, +51] (519 places), per place ...`` in one line."""
+
+    def one(d: dict[str, Any], unit: str) -> str:
+        lo, hi = d["ci"]
+        return f"{d['mean']:+,.0f} [{lo:+,.0f}, {hi:+,.0f}] ({d['units']} {unit})"
+
+    single = p["single"]
+    unit = "places" if single["units"] < single["n"] else "photos"
+    s = f"against {p['against']}: single photo {one(single, unit)}"
+    if "per_place" in p:
+        s += f", per place {one(p['per_place'], 'places')}"
+    return s
+
+
+def _fallback_lines(fb: dict[str, Any] | None) -> list[str]:
+    if not fb:
+        return []
+
+    def pts(v: float | None) -> str:
+        return "–" if v is None else f"{v:,.0f}"
+
+    return [
+        "## Fallback to the photo prior",
+        "",
+        f"{fb['n_fallback']} of {fb['n']} photos ({100 * fb['share']:.1f}%) looked unlike the "
+        "training photos (in-domain weight < 0.5) and were answered mostly from where photos "
+        f"are usually taken; mean in-domain weight {fb['mean_in_domain']:.2f}. GeoGuessr: "
+        f"{pts(fb['geoguessr_fallback'])} on those, {pts(fb['geoguessr_model'])} on the rest.",
+        "",
+    ]
+
+
 def _calibration_lines(cal: dict[str, Any]) -> list[str]:
     if not cal["n"]:
         return []
@@ -122,6 +155,7 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
         "",
         *_table(list(rep["decoders"].items()), "rule"),
         *_calibration_lines(rep["calibration"]),
+        *_fallback_lines(rep.get("fallback")),
     ]
     mv = rep["multiview"]
     if mv:
@@ -148,6 +182,13 @@ def markdown(rep: dict[str, Any], files: list[str]) -> str:
                 "",
                 *_table([(c["name"], c["multiview"]) for c in rep["compare"]], "model"),
             ]
+        lines += [
+            f"Paired GeoGuessr difference, {rep['model']['name']} minus each model on the same "
+            "photos (95% bootstrap interval; over places when views are grouped):",
+            "",
+            *(f"- {paired_line(c['paired'])}" for c in rep["compare"][1:] if "paired" in c),
+            "",
+        ]
     for key, title in (
         ("by_source", "source"),
         ("by_continent", "continent"),
@@ -225,11 +266,18 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
             f"  confidence: {cal['mean_confidence']:.1f}% shown, {cal['accuracy']:.1f}% in the "
             f"named cell; calibration error {cal['ece']:.1f} points"
         )
+    if fb := rep.get("fallback"):
+        lines.append(
+            f"  fallback to the photo prior: {fb['n_fallback']} of {fb['n']} photos "
+            f"({100 * fb['share']:.1f}%)"
+        )
     for name, m in rep["baselines"].items():
         ref = f" ({m['reference']})" if "reference" in m else ""
         lines.append(f"  baseline {name}{ref}: {fmt(m)}")
     for c in rep["compare"][1:]:
         lines.append(f"  {c['name']}: {fmt(c)}")
+        if "paired" in c:
+            lines.append(f"    paired: {paired_line(c['paired'])}")
     if warning := overlap_warning(rep):
         lines.append(f"warning: {warning}")
     return lines

@@ -44,6 +44,44 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def paired_bootstrap(
+    diff: ArrayLike,
+    clusters: ArrayLike | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean of per-photo differences ``diff`` with a percentile bootstrap interval.
+
+    ``clusters`` (one label per photo, e.g. its place) resamples whole clusters: the views
+    of one place are not independent evidence, so the interval resamples places.
+    """
+    d = np.asarray(diff, np.float64).ravel()
+    c = np.arange(d.size) if clusters is None else np.asarray(clusters).ravel()
+    ok = np.isfinite(d)
+    d, c = d[ok], c[ok]
+    if d.size == 0:
+        return {"n": 0, "units": 0, "mean": float("nan"), "ci": [float("nan"), float("nan")]}
+    _, inv = np.unique(c, return_inverse=True)
+    sums = np.bincount(inv, weights=d)
+    counts = np.bincount(inv).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    k = sums.size
+    means = np.empty(n_boot)
+    chunk = max(1, min(n_boot, 4_000_000 // k))
+    for a in range(0, n_boot, chunk):
+        b = min(n_boot, a + chunk)
+        pick = rng.integers(0, k, size=(b - a, k))
+        means[a:b] = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return {
+        "n": int(d.size),
+        "units": int(k),
+        "mean": float(d.mean()),
+        "ci": [float(lo), float(hi)],
+    }
+
+
 def summarize(d_km: ArrayLike, seed: int = 0) -> dict[str, Any]:
     """:func:`metrics_from_distances` plus ``geoguessr_ci95`` (95% bootstrap interval)."""
     d = np.asarray(d_km, dtype=np.float64).ravel()

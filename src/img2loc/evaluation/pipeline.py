@@ -112,6 +112,8 @@ class Evaluation:
     options: EvalOptions
     seconds: float  # all of it
     predict_seconds: float  # decoding photos and running the models
+    # Row of ``groups`` per photo (None without --group-by): paired comparisons resample places.
+    group_codes: NDArray[np.int64] | None = None
 
 
 def cell_guesses(cells: CellSet, idx: NDArray[np.int64], lat: Any, lon: Any) -> Guess:
@@ -254,6 +256,7 @@ def run_evaluation(
         options=opts,
         seconds=time.perf_counter() - t0,
         predict_seconds=predict_seconds,
+        group_codes=codes,
     )
 
 

@@ -29,7 +29,7 @@ from img2loc.evaluation.metrics import (
     views_to_probs,
 )
 from img2loc.evaluation.models import EvalModel
-from img2loc.geo.decode import DECODERS, cell_confidence, leaf_distribution
+from img2loc.geo.decode import DECODERS, cell_confidence, leaf_distribution, split_in_domain
 from img2loc.inference.images import ImageBytes
 from img2loc.inference.preprocess import PreprocessConfig
 from img2loc.inference.stream import decoded_batches
@@ -110,7 +110,8 @@ class Predictions:
     except for the ``score`` rule); ``confidence`` the probability that the photo lies
     in the default rule's cell (as ``img2loc predict`` shows it) and ``in_cell``
     whether it does; ``nn`` the nearest training row per photo (nearest-neighbour
-    baseline, -1 when not computed).
+    baseline, -1 when not computed); ``in_domain`` the weight the model's own answer
+    kept (NaN for a model without an in-domain score; below 0.5: a fallback answer).
     """
 
     cell: dict[str, NDArray[np.int64]]
@@ -125,6 +126,7 @@ class Predictions:
     )
     group_views: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     group_f1_counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(3, np.int64))
+    in_domain: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 class Collector:
@@ -150,6 +152,7 @@ class Collector:
             in_cell=np.zeros(n, bool),
             f1_counts=np.zeros(3, np.int64),
             nn=np.full(n, -1, np.int64),
+            in_domain=np.full(n, np.nan, np.float32),
         )
         self.codes = group_codes
         self.aggregate = aggregate
@@ -163,7 +166,7 @@ class Collector:
             self.out.group_cell = {r: np.full(g, -1, np.int64) for r in DECODERS}
             self.out.group_point = {r: _nan_points(g) for r in DECODERS}
             self.out.group_views = np.zeros(g, np.int64)
-        self._carry: tuple[int, NDArray[np.float64], int] | None = None
+        self._carry: tuple[int, NDArray[np.float64], int, float | None] | None = None
 
     def add(self, rows: NDArray[np.int64], x: NDArray[np.float32]) -> None:
         """Run the model on one batch and record what it says."""
@@ -185,30 +188,58 @@ class Collector:
         labels = self.model.cells.labels(self.lat[rows], self.lon[rows])
         o.in_cell[rows] = (labels == best[:, None]).any(axis=1)
         targets = self.model.cells.multi_hot(self.lat[rows], self.lon[rows])
-        o.f1_counts += multilabel_counts(probs, targets)
+        cell_probs, keep = split_in_domain(probs, self.model.cells)
+        o.f1_counts += multilabel_counts(cell_probs, targets)
+        if keep is not None:
+            o.in_domain[rows] = keep
         if emb is not None and self.index is not None:
             o.nn[rows] = nearest_rows(emb, self.index)
         if self.codes is not None:
             self._add_views(self.codes[rows], probs)
 
     def _add_views(self, codes: NDArray[np.int64], probs: NDArray[np.float32]) -> None:
-        seg, sums, counts = segment_sums(view_values(probs, self.aggregate), codes)
+        n = len(self.model.cells)
+        # A place keeps its views' largest in-domain weight (see img2loc.geo.views).
+        keep = probs[:, n] if probs.shape[1] == n + 1 else None
+        seg, sums, counts = segment_sums(view_values(probs[:, :n], self.aggregate), codes)
+        best = (
+            np.maximum.reduceat(keep, np.r_[0, np.cumsum(counts)[:-1]]).astype(np.float64)
+            if keep is not None
+            else None
+        )
         if self._carry is not None:
-            code, s, c = self._carry
+            code, s, c, b = self._carry
             if seg[0] == code:
                 sums[0] += s
                 counts[0] += c
+                if best is not None and b is not None:
+                    best[0] = max(best[0], b)
             else:
-                self._finish_groups(np.array([code]), s[None], np.array([c]))
+                self._finish_groups(
+                    np.array([code]), s[None], np.array([c]), None if b is None else np.array([b])
+                )
         # The batch's last place may go on in the next batch.
-        self._carry = (int(seg[-1]), sums[-1], int(counts[-1]))
+        self._carry = (
+            int(seg[-1]),
+            sums[-1],
+            int(counts[-1]),
+            None if best is None else float(best[-1]),
+        )
         if seg.size > 1:
-            self._finish_groups(seg[:-1], sums[:-1], counts[:-1])
+            self._finish_groups(
+                seg[:-1], sums[:-1], counts[:-1], None if best is None else best[:-1]
+            )
 
     def _finish_groups(
-        self, codes: NDArray[np.int64], sums: NDArray[np.float64], counts: NDArray[np.int64]
+        self,
+        codes: NDArray[np.int64],
+        sums: NDArray[np.float64],
+        counts: NDArray[np.int64],
+        keep: NDArray[np.float64] | None = None,
     ) -> None:
         p = views_to_probs(sums, counts, self.aggregate)
+        if keep is not None:
+            p = np.c_[p, keep]
         o = self.out
         for rule, fn in DECODERS.items():
             (
@@ -219,14 +250,17 @@ class Collector:
         o.group_views[codes] = counts
         first = self.group_first[codes]
         o.group_f1_counts += multilabel_counts(
-            p, self.model.cells.multi_hot(self.lat[first], self.lon[first])
+            split_in_domain(p, self.model.cells)[0],
+            self.model.cells.multi_hot(self.lat[first], self.lon[first]),
         )
 
     def finish(self) -> Predictions:
         """Close the last open place and return the predictions."""
         if self._carry is not None:
-            code, s, c = self._carry
-            self._finish_groups(np.array([code]), s[None], np.array([c]))
+            code, s, c, b = self._carry
+            self._finish_groups(
+                np.array([code]), s[None], np.array([c]), None if b is None else np.array([b])
+            )
             self._carry = None
         return self.out
 

@@ -185,8 +185,25 @@ def model_card(info: dict[str, Any], hparams: dict[str, Any], cells: CellSet) ->
         PREPROCESS_FILE: "resize, crop, mean/std applied before the model",
         EXPORT_FILE: "versions, checksums, parity figures",
     }
+    if info.get("in_domain"):
+        what[FP32_FILE] += f" and `{info['in_domain']['name']}` (N,1)"
     for name, meta in info["files"].items():
         lines.append(f"| `{name}` | {what.get(name, '')} | {meta['bytes'] / 1e6:.2f} MB |")
+    if fit := info.get("in_domain"):
+        lines += [
+            "",
+            "## In-domain score: the fallback to where photos are taken",
+            "",
+            "Per photo the model also gives the weight its own answer keeps: "
+            f"`sigmoid((s - {fit['centre']:.4f}) / {fit['width']:.4f})`, where `s` is the "
+            f"cosine similarity of the photo's features to the nearest of {fit['prototypes']} "
+            f"prototypes (spherical k-means of {fit['train_photos']} training photos' "
+            "features). The answer is `w * model + (1 - w) * photo prior` (the cells' prior in "
+            "`cells.json`); below w = 0.5 `img2loc predict`, the API and the web app say the "
+            "photo is unlike the photos the model learned from. Calibration: the centre is the "
+            f"{100 * fit['quantile']:g}% quantile of {fit['dev_photos']} in-domain dev photos' "
+            f"scores ({100 * fit['fallback_share_dev']:.1f}% of them fall back).",
+        ]
     lines += [
         "",
         "## Model",

@@ -39,11 +39,13 @@ class DevImages:
         return int(self.x.shape[0])
 
 
-def _shard_samples(folder: Path) -> tuple[str, Iterator[tuple[str, bytes, dict[str, float]]]]:
+def _shard_samples(
+    folder: Path, tried: tuple[str, ...] = DEV_SPLITS
+) -> tuple[str, Iterator[tuple[str, bytes, dict[str, float]]]]:
     splits = read_info(folder).get("splits", {})
-    split = next((s for s in DEV_SPLITS if splits.get(s, {}).get("n")), None)
+    split = next((s for s in tried if splits.get(s, {}).get("n")), None)
     if split is None:
-        raise ValueError(f"{folder / INFO} lists no images in {DEV_SPLITS}")
+        raise ValueError(f"{folder / INFO} lists no images in {tried}")
 
     def samples() -> Iterator[tuple[str, bytes, dict[str, float]]]:
         for name in splits[split]["shards"]:
@@ -100,6 +102,39 @@ def load_dev_images(data: str | Path, cfg: PreprocessConfig, limit: int = 256) -
     if not xs:
         raise ValueError(f"--data {p}: no readable images ({skipped} unreadable)")
     return DevImages(np.stack(xs), np.asarray(lats), np.asarray(lons), source, skipped)
+
+
+def split_batches(
+    folder: str | Path, cfg: PreprocessConfig, split: str, limit: int, batch: int = 64
+) -> tuple[str, Iterator[NDArray[np.float32]]]:
+    """(description, batches (B, 3, S, S)) of up to ``limit`` readable photos of a shard split.
+
+    For fitting on many photos without holding them all: unreadable ones are skipped
+    (the shards were written from decodable photos, so there are none in practice).
+    """
+    p = Path(folder)
+    if not is_shard_folder(p):
+        raise ValueError(f"{p} is not a shard folder (no _info.json); pass the training shards")
+    source, samples = _shard_samples(p, (split,))
+
+    def batches() -> Iterator[NDArray[np.float32]]:
+        xs: list[NDArray[np.float32]] = []
+        n = 0
+        for k, jpg, _ in samples:
+            if n >= limit:
+                break
+            try:
+                xs.append(load_input(ImageBytes(k, jpg), cfg).x)
+            except ImageError:
+                continue
+            n += 1
+            if len(xs) == batch:
+                yield np.stack(xs)
+                xs = []
+        if xs:
+            yield np.stack(xs)
+
+    return source, batches()
 
 
 def generated_images(cfg: PreprocessConfig, n: int = 8, seed: int = 0) -> DevImages:

@@ -42,9 +42,11 @@ from img2loc.export.bundle import (
     staging_dir,
 )
 from img2loc.export.devdata import DevImages, generated_images, load_dev_images
+from img2loc.export.in_domain import append_in_domain, fit_in_domain
 from img2loc.inference.model_folder import (
     CARD_FILE,
     CELLS_FILE,
+    DOMAIN_NAME,
     EXPORT_FILE,
     INPUT_NAME,
     MODEL_FILES,
@@ -54,30 +56,54 @@ from img2loc.inference.model_folder import (
 )
 from img2loc.inference.predictor import Predictor
 from img2loc.models.checkpoint import load_checkpoint, read_checkpoint
+from img2loc.models.domain import DEFAULT_PROTOTYPES, DomainScore
+from img2loc.models.geolocator import GeoLocator
 
 OPSET = 18
 
 
 class ProbabilityModel(nn.Module):
-    """A GeoLocator whose output is per-cell sigmoid probabilities (what the ONNX graph outputs)."""
+    """A GeoLocator whose output is per-cell sigmoid probabilities (what the ONNX graph outputs).
 
-    def __init__(self, model: nn.Module) -> None:
+    With an in-domain score, a second output: the weight (N, 1) the answer keeps; with
+    ``features=True`` instead the pooled features (to fit that score on).
+    """
+
+    def __init__(
+        self, model: GeoLocator, domain: DomainScore | None = None, features: bool = False
+    ) -> None:
         super().__init__()
         self.model = model
+        self.domain = domain
+        self.features = features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(x).float())
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        feats = self.model.forward_features(x)
+        probs = torch.sigmoid(self.model.forward_head(feats).float())
+        if self.features:
+            return probs, feats.float()
+        if self.domain is None:
+            return probs
+        return probs, self.domain(feats)
+
+
+def output_names(model: nn.Module) -> list[str]:
+    """The ONNX outputs of a :class:`ProbabilityModel`."""
+    if isinstance(model, ProbabilityModel) and model.features:
+        return [OUTPUT_NAME, "features"]
+    has_domain = isinstance(model, ProbabilityModel) and model.domain is not None
+    return [OUTPUT_NAME, DOMAIN_NAME] if has_domain else [OUTPUT_NAME]
 
 
 def to_onnx(model: nn.Module, example: torch.Tensor, opset: int = OPSET) -> onnx.ModelProto:
-    """fp32 ONNX graph with input ``image``, output ``probs`` and a dynamic batch axis."""
+    """fp32 ONNX graph: input ``image``, output ``probs`` (and ``in_domain``), dynamic batch."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about internal torch.export details
         program = torch.onnx.export(
             model,
             (example,),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=output_names(model),
             opset_version=opset,
             dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},),
@@ -96,9 +122,34 @@ def to_onnx(model: nn.Module, example: torch.Tensor, opset: int = OPSET) -> onnx
 
 
 def torch_probs(model: nn.Module, x: NDArray[np.float32], batch: int = 32) -> NDArray[np.float32]:
+    """What :meth:`Predictor.run` gives for the exported graph: probabilities [+ weight]."""
+    outs = []
     with torch.inference_mode():
-        outs = [model(torch.from_numpy(x[i : i + batch])).numpy() for i in range(0, len(x), batch)]
+        for i in range(0, len(x), batch):
+            out = model(torch.from_numpy(x[i : i + batch]))
+            parts = out if isinstance(out, tuple) else (out,)
+            outs.append(np.concatenate([p.numpy() for p in parts], axis=1))
     return np.concatenate(outs).astype(np.float32)
+
+
+def wants_fallback(fallback: bool | None, data: Path | None, has_prior: bool) -> bool:
+    """Whether to fit the fallback: asked for, or by default when shards and a prior allow."""
+    if fallback is False:
+        return False
+    usable = data is not None and is_shard_folder(data) and has_prior
+    if fallback and not usable:
+        why = (
+            "the cells carry no photo prior (build them with `img2loc cells build --prior`)"
+            if not has_prior
+            else "it needs the training shards as --data (train and val splits)"
+        )
+        raise ExportError(f"--fallback: {why}")
+    if usable and data is not None:
+        splits = read_info(data).get("splits", {})
+        usable = all(splits.get(s, {}).get("n") for s in ("train", "val"))
+        if fallback and not usable:
+            raise ExportError(f"--fallback: {data} needs a train and a val split")
+    return usable
 
 
 def _training_info(checkpoint: Path) -> tuple[str | None, str | None]:
@@ -143,10 +194,15 @@ def export_checkpoint(
     *,
     data: str | Path | None = None,
     limit: int = 256,
+    fallback: bool | None = None,
+    prototypes: int = DEFAULT_PROTOTYPES,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Export a training checkpoint to a model folder; returns what ``export.json`` holds.
 
+    ``fallback``: fit the in-domain score on the training shards ``data`` (their train
+    and val splits) so that answers to photos unlike the training photos move towards
+    the cells' photo prior; None (default) does so when the shards and a prior allow.
     Raises :class:`ExportError` (and writes nothing) when a parity check fails.
     """
     checkpoint, out = Path(checkpoint), Path(out_dir)
@@ -167,8 +223,16 @@ def export_checkpoint(
         f"checking on {dev.n} images of {dev.source}"
         + (f" ({dev.skipped} unreadable skipped)" if dev.skipped else "")
     )
-    wrapper = ProbabilityModel(model).eval()
-    proto = to_onnx(wrapper, torch.from_numpy(dev.x[: min(2, dev.n)].copy()))
+    example = torch.from_numpy(dev.x[: min(2, dev.n)].copy())
+    fit = None
+    if wants_fallback(fallback, Path(data) if data else None, cells.prior is not None):
+        with_feats = to_onnx(ProbabilityModel(model, features=True).eval(), example)
+        domain, fit = fit_in_domain(with_feats, Path(str(data)), pre, prototypes, log)
+        wrapper = ProbabilityModel(model, domain).eval()
+        proto = append_in_domain(with_feats, domain)
+    else:
+        wrapper = ProbabilityModel(model).eval()
+        proto = to_onnx(wrapper, example)
     proto.doc_string = (
         f"img2loc {__version__}: per-cell sigmoid probabilities of {len(cells)} cells"
     )
@@ -230,6 +294,15 @@ def export_checkpoint(
                 "shape": ["batch", len(cells)],
                 "dtype": "float32",
                 "meaning": f"per-cell sigmoid probability, cells in {CELLS_FILE} order",
+            },
+            "in_domain": None
+            if fit is None
+            else {
+                "name": DOMAIN_NAME,
+                "shape": ["batch", 1],
+                "dtype": "float32",
+                "meaning": "weight the answer keeps; the rest goes to the cells' photo prior",
+                **vars(fit),
             },
             "parity": {
                 "images": dev.source,

@@ -14,6 +14,15 @@ Rules (by name in :data:`DECODERS`):
 :func:`leaf_distribution` gives the normalised distribution over leaves for
 heatmaps and expected-score guesses. The web app implements ``score`` with the
 same candidates and the same arithmetic (``web/src/decode.js``).
+
+**The fallback to the photo prior.** A model exported with an in-domain score gives, per
+photo, one more number after its cell probabilities: the weight ``w`` in [0, 1] its own
+answer keeps (near 1 for photos like its training photos, near 0 for photos unlike any
+of them; see :mod:`img2loc.models.domain`). Rows of ``n_cells + 1`` values carry it, and
+every rule here then answers from the leaf distribution ``w * model + (1 - w) * prior``,
+where the prior is the cells' share of where people take photos (:attr:`CellSet.prior`).
+Views of a place average ``w`` like the probabilities (:mod:`img2loc.geo.views`). The
+``seed`` rule thresholds raw cell probabilities and ignores ``w``.
 """
 
 from __future__ import annotations
@@ -42,13 +51,31 @@ SCORE_RING_KM = (400.0, 200.0, 100.0, 50.0, 25.0)
 Decoded = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]
 
 
-def _probs(probs: ArrayLike, cells: CellSet) -> NDArray[np.float64]:
+#: Below this in-domain weight an answer is a fallback (more prior than model).
+FALLBACK_BELOW = 0.5
+
+
+def split_in_domain(
+    probs: ArrayLike, cells: CellSet
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """(cell probabilities (N, n_cells), in-domain weight (N,) or None) of model output rows.
+
+    Rows hold ``n_cells`` probabilities, or ``n_cells + 1`` values when the model has an
+    in-domain score (the last one; see the module docstring).
+    """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 1:
         p = p[None]
-    if p.ndim != 2 or p.shape[1] != len(cells):
-        raise ValueError(f"expected probabilities of shape (N, {len(cells)}), got {p.shape}")
-    return p
+    n = len(cells)
+    if p.ndim != 2 or p.shape[1] not in (n, n + 1):
+        raise ValueError(f"expected probabilities of shape (N, {n}) or (N, {n + 1}), got {p.shape}")
+    if p.shape[1] == n:
+        return p, None
+    return p[:, :n], np.clip(p[:, n], 0.0, 1.0)
+
+
+def _probs(probs: ArrayLike, cells: CellSet) -> NDArray[np.float64]:
+    return split_in_domain(probs, cells)[0]
 
 
 def _leaf_log_scores(
@@ -78,22 +105,45 @@ def decode_seed(probs: ArrayLike, cells: CellSet, threshold: float = 0.5) -> NDA
 
 
 def decode_hierarchical(probs: ArrayLike, cells: CellSet) -> NDArray[np.int64]:
-    """Leaf index per row maximising the product of probabilities along its chain."""
-    p = _probs(probs, cells)
+    """Leaf index per row maximising the product of probabilities along its chain.
+
+    With an in-domain weight, the most probable leaf of the blend with the prior.
+    """
+    p, keep = split_in_domain(probs, cells)
+    if keep is not None and cells.prior is not None:
+        leaves, dist = leaf_distribution(probs, cells)
+        best: NDArray[np.int64] = leaves[np.argmax(dist, axis=1)].astype(np.int64)
+        return best
     leaves, s = _leaf_log_scores(p, cells)
     out: NDArray[np.int64] = leaves[np.argmax(s, axis=1)].astype(np.int64)
     return out
 
 
+def prior_leaves(cells: CellSet) -> NDArray[np.float64] | None:
+    """The photo prior over the leaves (sums to 1), or None when the cells carry none."""
+    if cells.prior is None:
+        return None
+    q = cells.prior[cells.is_leaf]
+    total = q.sum()
+    return None if not total > 0 else q / total
+
+
 def leaf_distribution(
     probs: ArrayLike, cells: CellSet
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """(leaf indices, (N, n_leaves) distribution summing to 1 per row) from chain products."""
-    p = _probs(probs, cells)
+    """(leaf indices, (N, n_leaves) distribution summing to 1 per row) from chain products.
+
+    Rows with an in-domain weight ``w`` get ``w * model + (1 - w) * prior``.
+    """
+    p, keep = split_in_domain(probs, cells)
     leaves, s = _leaf_log_scores(p, cells)
     s = s - s.max(axis=1, keepdims=True)
     w = np.exp(s)
-    return leaves, w / w.sum(axis=1, keepdims=True)
+    dist = w / w.sum(axis=1, keepdims=True)
+    q = prior_leaves(cells)
+    if keep is not None and q is not None:
+        dist = keep[:, None] * dist + (1.0 - keep[:, None]) * q[None]
+    return leaves, dist
 
 
 def destination(

@@ -12,6 +12,11 @@ decoding:
 
 Used by `img2loc predict --views`, panoramas, `img2loc eval --group-by` and
 `img2loc geoguessr`.
+
+Rows of a model with an in-domain score carry its weight after the ``n_cells``
+probabilities (:mod:`img2loc.geo.decode`); a place keeps the *largest* weight of its
+views: one view that looks like the training photos (a street, not the hedge another
+view faces) makes the place one the model knows.
 """
 
 from __future__ import annotations
@@ -45,12 +50,20 @@ def views_to_probs(sums: ArrayLike, counts: ArrayLike, how: str) -> NDArray[np.f
     return np.exp(mean) if how == "product" else mean
 
 
-def combine_views(probs: ArrayLike, how: str = "mean") -> NDArray[np.float64]:
-    """(C,) probabilities of one place from its views' (V, C) probabilities."""
+def combine_views(
+    probs: ArrayLike, how: str = "mean", n_cells: int | None = None
+) -> NDArray[np.float64]:
+    """(C,) probabilities of one place from its views' (V, C) probabilities.
+
+    With ``n_cells`` and rows of ``n_cells + 1`` values, the last (the in-domain weight)
+    is the views' largest.
+    """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"expected (views, cells) probabilities with views >= 1, got {p.shape}")
+    weighted = n_cells is not None and p.shape[1] == n_cells + 1
+    cells = p[:, :n_cells] if weighted else p
     out: NDArray[np.float64] = views_to_probs(
-        view_values(p, how).sum(axis=0, keepdims=True), [p.shape[0]], how
+        view_values(cells, how).sum(axis=0, keepdims=True), [p.shape[0]], how
     )[0]
-    return out
+    return np.r_[out, p[:, -1].max()] if weighted else out

@@ -5,7 +5,9 @@ web app read it. Every name of a file or tensor inside it lives here, and every 
 checked where it is read: a missing file is a :class:`ModelError` naming it, a malformed
 one a :class:`~img2loc.errors.FormatError` naming the file and the field. Files:
 
-* ``model.onnx`` — fp32; input ``image`` (N, 3, S, S) float32, output ``probs`` (N, cells);
+* ``model.onnx`` — fp32; input ``image`` (N, 3, S, S) float32, output ``probs`` (N, cells)
+  and, when exported with a fallback, ``in_domain`` (N, 1): the weight the answer keeps
+  (the rest goes to the cells' photo prior; :mod:`img2loc.geo.decode`);
 * ``model.browser.onnx`` — the same graph with compressed weights (fp32 compute);
 * ``cells.json`` — the cell set plus each cell's place name (read by :func:`read_cells`);
 * ``preprocess.json`` — :class:`~img2loc.inference.preprocess.PreprocessConfig`;
@@ -34,7 +36,7 @@ CARD_FILE = "README.md"
 #: Model files by variant name; ``auto`` tries them in this order.
 VARIANTS = {"fp32": FP32_FILE, "browser": BROWSER_FILE}
 #: Names of the ONNX graph's input and output tensors.
-INPUT_NAME, OUTPUT_NAME = "image", "probs"
+INPUT_NAME, OUTPUT_NAME, DOMAIN_NAME = "image", "probs", "in_domain"
 #: Files an export checksums in export.json (the ones a model is made of).
 MODEL_FILES = (FP32_FILE, BROWSER_FILE, CELLS_FILE, PREPROCESS_FILE)
 #: Files of a model folder the browser may fetch (the server's allow-list).

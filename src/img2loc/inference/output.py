@@ -11,7 +11,7 @@ from typing import TextIO
 import numpy as np
 
 from img2loc.geo.decode import DEFAULT_RULE
-from img2loc.inference.predictor import Prediction
+from img2loc.inference.predictor import FALLBACK_NOTE, Prediction
 
 FORMATS = ("table", "json", "csv")
 #: Why a score-optimal guess is often not the first of the `top:` list. One sentence, one
@@ -31,6 +31,8 @@ CSV_COLUMNS = (
     "error_km",
     "error",
     "views",
+    "in_domain",
+    "fallback",
 )
 _IMAGE_W, _PLACE_W = 36, 34
 
@@ -41,16 +43,20 @@ class Summary:
 
     n: int = 0
     failed: int = 0
+    fallbacks: int = 0
     errors_km: list[float] = field(default_factory=list)
 
     def add(self, p: Prediction) -> None:
         self.n += 1
         self.failed += not p.ok
+        self.fallbacks += p.fallback
         if p.error_km is not None:
             self.errors_km.append(p.error_km)
 
     def line(self) -> str:
         s = f"{self.n} image(s): {self.n - self.failed} located, {self.failed} failed"
+        if self.fallbacks:
+            s += f" ({self.fallbacks} unlike the training photos: answered from the photo prior)"
         if self.errors_km:
             s += (
                 f"; {len(self.errors_km)} with EXIF GPS: median error "
@@ -79,6 +85,8 @@ def _table_row(p: Prediction, top_k: int) -> str:
         row += f"  views={p.n_views}"
     if p.view_errors:
         row += "\n    unreadable views: " + " | ".join(p.view_errors)
+    if p.fallback:
+        row += f"\n    fallback: {FALLBACK_NOTE} (model weight {p.in_domain:.0%})"
     if top_k > 1 and p.top:
         row += "\n    top: " + " | ".join(f"{t.place} {t.probability:.1%}" for t in p.top)
     return row
@@ -129,6 +137,8 @@ def write_predictions(
                     d["error_km"],
                     d["error"],
                     p.n_views,
+                    d["in_domain"],
+                    int(p.fallback),
                 ]
             )
         elif fmt == "json":

@@ -22,10 +22,12 @@ from img2loc.data.images import ImageError
 from img2loc.geo.cells import CellSet
 from img2loc.geo.decode import (
     DEFAULT_RULE,
+    FALLBACK_BELOW,
     cell_confidence,
     check_rule,
     decode,
     leaf_distribution,
+    split_in_domain,
 )
 from img2loc.geo.distance import haversine_km
 from img2loc.geo.views import check_aggregate, combine_views
@@ -33,11 +35,17 @@ from img2loc.inference.images import ImageInput, LoadedImage
 
 # DEFAULT_MODEL_DIR and ModelError are re-exported: the CLI and older callers import them here.
 from img2loc.inference.model_folder import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR
+from img2loc.inference.model_folder import DOMAIN_NAME, OUTPUT_NAME, ModelFolder
 from img2loc.inference.model_folder import ModelError as ModelError
-from img2loc.inference.model_folder import ModelFolder
 from img2loc.inference.panorama import DEFAULT_PANO_VIEWS
 from img2loc.inference.preprocess import PreprocessConfig
 from img2loc.inference.stream import run_stream
+
+#: What a fallback answer says (see :attr:`Prediction.fallback`). One home: the predict
+#: table, the API's ``note`` and the web app (web/src/locate.js) show these words.
+FALLBACK_NOTE = (
+    "unlike the street photos this model learned from: guessing where photos are usually taken"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,10 @@ class Prediction:
     probabilities were combined into the answer (one for an ordinary photo; the
     rendered headings of a 360° panorama, e.g. ``pano.jpg@h90``; the photos given
     to :meth:`Predictor.predict_views`); ``view_errors`` the views that could not
-    be read (the place is answered from the others).
+    be read (the place is answered from the others). ``in_domain`` is the weight the
+    model's own answer keeps (None for a model without an in-domain score); below 0.5
+    the answer is a ``fallback``: the photo is unlike the photos the model learned
+    from, and the guess leans on where photos are usually taken.
     """
 
     image: str
@@ -85,6 +96,12 @@ class Prediction:
     error: str | None = None
     views: list[str] = field(default_factory=list)
     view_errors: list[str] = field(default_factory=list)
+    in_domain: float | None = None
+
+    @property
+    def fallback(self) -> bool:
+        """True when the answer leans on the photo prior more than on the model."""
+        return self.in_domain is not None and self.in_domain < FALLBACK_BELOW
 
     @property
     def ok(self) -> bool:
@@ -113,6 +130,9 @@ class Prediction:
             "error": self.error,
             "views": list(self.views),
             "view_errors": list(self.view_errors),
+            "in_domain": r(self.in_domain, 4),
+            "fallback": self.fallback,
+            "note": FALLBACK_NOTE if self.fallback else None,
         }
 
 
@@ -165,6 +185,16 @@ class Predictor:
         self.pano_views = max(0, pano_views)
         self._places = places
         self._input = session.get_inputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        # probs first, then the in-domain weight when the model has one (older models: none).
+        self._outputs = [OUTPUT_NAME, DOMAIN_NAME] if DOMAIN_NAME in outputs else [outputs[0]]
+        if DOMAIN_NAME in outputs and OUTPUT_NAME not in outputs:
+            raise ModelError(f"model has {DOMAIN_NAME} but no {OUTPUT_NAME} output: re-export it")
+        if DOMAIN_NAME in outputs and cells.prior is None:
+            raise ModelError(
+                f"model has an {DOMAIN_NAME} output but its cells.json has no photo prior: "
+                "the folder mixes files of different exports; re-export it"
+            )
         n_out = session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != len(cells):
             raise ModelError(
@@ -221,8 +251,17 @@ class Predictor:
             )
         return self._places
 
+    @property
+    def has_fallback(self) -> bool:
+        """Whether the model gives an in-domain weight (answers may fall back to the prior)."""
+        return len(self._outputs) == 2
+
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Per-cell probabilities (N, n_cells) of preprocessed images (N, 3, S, S)."""
+        """Per-cell probabilities (N, n_cells) of preprocessed images (N, 3, S, S).
+
+        With an in-domain score (:attr:`has_fallback`) each row has one more value, the
+        weight the answer keeps; every decoder in :mod:`img2loc.geo.decode` reads it.
+        """
         s = self.preprocess.input_size
         if batch.ndim != 4 or batch.shape[1:] != (3, s, s):
             raise ValueError(
@@ -231,13 +270,20 @@ class Predictor:
             )
         x = np.ascontiguousarray(batch, dtype=np.float32)
         outs = [
-            self.session.run(None, {self._input: x[i : i + self.batch_size]})[0]
+            np.concatenate(
+                self.session.run(self._outputs, {self._input: x[i : i + self.batch_size]}), axis=1
+            )
             for i in range(0, x.shape[0], self.batch_size)
         ]
         if not outs:
-            return np.zeros((0, len(self.cells)), np.float32)
+            return np.zeros((0, self.width), np.float32)
         probs: NDArray[np.float32] = np.concatenate(outs).astype(np.float32, copy=False)
         return probs
+
+    @property
+    def width(self) -> int:
+        """Values per row of :meth:`run`: the cells, plus one with an in-domain weight."""
+        return len(self.cells) + int(self.has_fallback)
 
     # ------------------------------------------------------------------ images
     def _stream(
@@ -252,7 +298,7 @@ class Predictor:
             workers=self.workers,
             pano_views=self.pano_views,
         ):
-            empty = np.zeros((0, len(self.cells)), np.float32)
+            empty = np.zeros((0, self.width), np.float32)
             yield [
                 (n, d if isinstance(d, ImageError) else d[0], empty if p is None else p)
                 for n, d, p in zip(b.names, b.images, probs, strict=True)
@@ -272,19 +318,26 @@ class Predictor:
             for _, d, p in batch:
                 if isinstance(d, ImageError):
                     raise d
-                out.append(_one_place(p, aggregate)[None])
+                out.append(_one_place(p, aggregate, len(self.cells))[None])
         if not out:
-            return np.zeros((0, len(self.cells)), np.float32)
+            return np.zeros((0, self.width), np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ results
     def results(
         self, probs: NDArray[np.float32], top_k: int = 5, rule: str = DEFAULT_RULE
     ) -> list[tuple[float, float, int, float, list[TopCell]]]:
-        """(lat, lon, cell index, confidence, top cells) per row of probabilities."""
+        """(lat, lon, cell index, confidence, top cells) per row of :meth:`run`."""
+        return [r[:5] for r in self._results(probs, top_k, rule)]
+
+    def _results(
+        self, probs: NDArray[np.float32], top_k: int = 5, rule: str = DEFAULT_RULE
+    ) -> list[tuple[float, float, int, float, list[TopCell], float | None]]:
+        """:meth:`results` plus the in-domain weight of each row (None without one)."""
         check_rule(rule)
         if probs.shape[0] == 0:
             return []
+        _, keep = split_in_domain(probs, self.cells)
         idx, lat, lon = decode(probs, self.cells, rule)
         leaves, dist = leaf_distribution(probs, self.cells)
         conf = cell_confidence(leaves, dist, self.cells, idx)
@@ -305,7 +358,8 @@ class Predictor:
                         places[c],
                     )
                 )
-            out.append((float(lat[r]), float(lon[r]), int(idx[r]), float(conf[r]), top))
+            w = None if keep is None else float(keep[r])
+            out.append((float(lat[r]), float(lon[r]), int(idx[r]), float(conf[r]), top, w))
         return out
 
     def predict_iter(
@@ -323,11 +377,11 @@ class Predictor:
     def _prediction(
         self,
         name: str,
-        res: tuple[float, float, int, float, list[TopCell]],
+        res: tuple[float, float, int, float, list[TopCell], float | None],
         decoded: list[tuple[str, LoadedImage]],
         view_errors: list[str] | None = None,
     ) -> Prediction:
-        lat, lon, c, conf, top = res
+        lat, lon, c, conf, top, keep = res
         exif = None
         for _, d in decoded:  # the first view with EXIF GPS stands for the place
             if d.gps.lat is not None and d.gps.lon is not None:
@@ -336,16 +390,31 @@ class Predictor:
         err = None if exif is None else float(haversine_km(lat, lon, exif[0], exif[1]))
         views = [v for n, d in decoded for v in _view_names(n, d)]
         return Prediction(
-            name, lat, lon, self.places[c], conf, top, exif, err, None, views, view_errors or []
+            name,
+            lat,
+            lon,
+            self.places[c],
+            conf,
+            top,
+            exif,
+            err,
+            None,
+            views,
+            view_errors or [],
+            keep,
         )
 
     def _predict_iter(
         self, images: Iterable[ImageInput], top_k: int, rule: str, aggregate: str
     ) -> Iterator[Prediction]:
         for items in self._stream(images):
-            rows = [_one_place(p, aggregate) for _, d, p in items if isinstance(d, LoadedImage)]
-            per_image = np.asarray(rows, np.float32).reshape(len(rows), len(self.cells))
-            res = iter(self.results(per_image, top_k, rule))
+            rows = [
+                _one_place(p, aggregate, len(self.cells))
+                for _, d, p in items
+                if isinstance(d, LoadedImage)
+            ]
+            per_image = np.asarray(rows, np.float32).reshape(len(rows), self.width)
+            res = iter(self._results(per_image, top_k, rule))
             for name, d, _ in items:
                 if isinstance(d, ImageError):
                     yield Prediction(name, error=str(d))
@@ -388,8 +457,8 @@ class Predictor:
         if not decoded:
             why = "; ".join(errors) if errors else "no views given"
             return Prediction(label, error=f"no readable view ({why})", view_errors=errors)
-        place = combine_views(np.concatenate(parts), aggregate)[None]
-        [res] = self.results(place.astype(np.float32), top_k, decode)
+        place = combine_views(np.concatenate(parts), aggregate, len(self.cells))[None]
+        [res] = self._results(place.astype(np.float32), top_k, decode)
         return self._prediction(label, res, decoded, errors)
 
     @overload
@@ -426,9 +495,9 @@ class Predictor:
         return next(self.predict_iter([images], top_k, decode, aggregate))
 
 
-def _one_place(views: NDArray[np.float32], aggregate: str) -> NDArray[Any]:
+def _one_place(views: NDArray[np.float32], aggregate: str, n_cells: int) -> NDArray[Any]:
     """(C,) probabilities of an image from its (V, C) views: a photo's own, or combined."""
-    return views[0] if views.shape[0] == 1 else combine_views(views, aggregate)
+    return views[0] if views.shape[0] == 1 else combine_views(views, aggregate, n_cells)
 
 
 def _view_names(name: str, d: LoadedImage) -> list[str]:

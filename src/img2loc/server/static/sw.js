@@ -9,13 +9,13 @@
 // * Responses from hosts that send no cross-origin isolation headers get them here, so a
 //   static host without those headers still runs the model with threads from the second
 //   visit on (the page says when it runs on one thread).
-const VERSION = 'b57bae566411';
+const VERSION = 'e557fe790b46';
 const PRECACHE = [
  "./",
  "./assets/countries-50m-BphFPm15.json",
  "./assets/index-BUIRn96s.css",
- "./assets/index-C2dopaWg.js",
- "./assets/libheif-bundle-BM1__UJw.js",
+ "./assets/index-DqB-q2An.js",
+ "./assets/libheif-bundle-B5SwTf1E.js",
  "./icon-192.png",
  "./icon-512.png",
  "./icon.svg",
