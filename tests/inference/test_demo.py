@@ -37,6 +37,18 @@ def test_demo_measures_errors_and_survives_a_bad_photo(model_dir, folder):
     assert "3 photos: median error" in text and "error:" in text
 
 
+def test_demo_marks_fallback_answers(tmp_path, folder):
+    from img2loc.inference.predictor import FALLBACK_NOTE
+    from tests.inference.conftest import make_model_dir
+
+    rows = run_demo(Predictor.load(make_model_dir(tmp_path / "fb", in_domain=0.001)), folder)
+    lines = demo_lines(rows)
+    assert all(" * " in line for line in lines[1:4]) and " * " not in lines[4]
+    assert lines[-1] == f"* 3 photo(s) {FALLBACK_NOTE}"
+    plain = demo_lines(rows[:0])
+    assert not any(FALLBACK_NOTE in line for line in plain)
+
+
 def test_demo_cli(model_dir, folder):
     out = run("demo", str(folder), "--model", str(model_dir), "--decode", "score").stdout
     assert "median error" in out and "img2loc serve" in out

@@ -17,7 +17,7 @@ import numpy as np
 from img2loc.geo.decode import DEFAULT_RULE
 from img2loc.geo.distance import THRESHOLDS_KM, geoguessr_score, haversine_km, threshold_key
 from img2loc.inference.output import cut
-from img2loc.inference.predictor import Prediction, Predictor
+from img2loc.inference.predictor import FALLBACK_NOTE, Prediction, Predictor
 
 #: Example photos inside the package (CC BY-SA 4.0, see their ATTRIBUTION.md); the demo
 #: and the web app's game use them.
@@ -84,8 +84,10 @@ def demo_lines(rows: list[DemoRow]) -> list[str]:
         if not p.ok:
             lines.append(f"{head}  error: {p.error}")
             continue
+        # A fallback answer is marked: it comes from where photos are usually taken.
+        place = (p.place or "?") + (" *" if p.fallback else "")
         lines.append(
-            f"{head}  {cut(p.place or '?', 30):<30}  "
+            f"{head}  {cut(place, 30):<30}  "
             f"{(p.confidence or 0) * 100:>3.0f}%  {r.error_km:>6,.0f} km"
         )
     d = np.array([r.error_km for r in rows if r.error_km is not None])
@@ -98,4 +100,6 @@ def demo_lines(rows: list[DemoRow]) -> list[str]:
             f"{d.size} photos: median error {float(np.median(d)):,.0f} km; within {acc}; "
             f"mean GeoGuessr score {float(geoguessr_score(d).mean()):,.0f} / 5000",
         ]
+    if n := sum(r.pred.fallback for r in rows):
+        lines.append(f"* {n} photo(s) {FALLBACK_NOTE}")
     return lines

@@ -9,13 +9,13 @@
 // * Responses from hosts that send no cross-origin isolation headers get them here, so a
 //   static host without those headers still runs the model with threads from the second
 //   visit on (the page says when it runs on one thread).
-const VERSION = 'e557fe790b46';
+const VERSION = 'd1e47b482606';
 const PRECACHE = [
  "./",
  "./assets/countries-50m-BphFPm15.json",
  "./assets/index-BUIRn96s.css",
- "./assets/index-DqB-q2An.js",
- "./assets/libheif-bundle-B5SwTf1E.js",
+ "./assets/index-O3v9n2MU.js",
+ "./assets/libheif-bundle-BxINMOyl.js",
  "./icon-192.png",
  "./icon-512.png",
  "./icon.svg",
