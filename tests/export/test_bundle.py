@@ -10,7 +10,14 @@ import pytest
 from img2loc.data.manifest import write_manifest
 from img2loc.data.shards import ShardConfig, write_shards
 from img2loc.data.sources.table import import_table
-from img2loc.export.bundle import ExportError, cells_document, compare, passes, staging_dir
+from img2loc.export.bundle import (
+    ExportError,
+    cells_document,
+    compare,
+    describe,
+    passes,
+    staging_dir,
+)
 from img2loc.export.devdata import generated_images, load_dev_images
 from img2loc.geo import CellSet
 from img2loc.inference.preprocess import PreprocessConfig
@@ -85,3 +92,19 @@ def test_staging_dir_is_atomic(tmp_path):
     (tmp_path / "docs" / "notes.md").write_text("mine")
     with pytest.raises(ExportError, match="not a model folder"), staging_dir(tmp_path / "docs"):
         pass
+
+
+def test_compare_gates_the_fallback_too():
+    rng = np.random.default_rng(2)
+    cells = CellSet.build(rng.uniform(-50, 50, 300), rng.uniform(-150, 150, 300), min_samples=5)
+    cells.prior = np.where(cells.is_leaf, 1.0 / cells.is_leaf.sum(), 0.0)
+    p = rng.uniform(0, 1, (50, len(cells))).astype(np.float32)
+    w = np.full((50, 1), 0.9, np.float32)
+    ref = np.c_[p, w]
+    assert compare(ref, ref.copy(), cells)["fallback_agreement"] == 1.0
+    flipped = ref.copy()
+    flipped[:5, -1] = 0.1  # 10% of the photos now fall back: the words would differ
+    cmp = compare(ref, flipped, cells)
+    assert cmp["fallback_agreement"] == 0.9 and not passes(cmp)
+    assert "same fallback on 90.0%" in describe(cmp)
+    assert "fallback_agreement" not in compare(p, p.copy(), cells)  # no weight: no figure

@@ -214,6 +214,46 @@ def test_answer_explains_the_guess_and_marks_its_region(open_app: Any) -> None:
     assert "EXIF" not in pg.inner_text("#details")
 
 
+@pytest.fixture(scope="module")
+def bundled_site() -> Any:
+    """`img2loc serve` with the bundled default model (it has an in-domain score)."""
+    from img2loc.inference.model_folder import DEFAULT_MODEL_DIR
+    from img2loc.server import make_server
+
+    srv = make_server(DEFAULT_MODEL_DIR, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_fallback_answer_says_so_in_words(browser: Any, bundled_site: str) -> None:
+    from img2loc import Predictor
+    from img2loc.inference.predictor import FALLBACK_NOTE
+    from tests.web.conftest import opener
+
+    photo = EXIF_DIR / "drewnoakes__jpg__Nexus_4.jpg"  # a camera photo, not a street view
+    want = Predictor.load().predict(str(photo))
+    assert want.fallback, "the bundled model keeps its own answer for this photo"
+    pages = opener(browser, bundled_site)
+    app = next(pages)(**DESKTOP)
+    pg = app.page
+    pg.set_input_files("#file-input", str(photo))
+    _wait(app, "answers", 1)
+    notes = pg.inner_text("#notes")
+    assert FALLBACK_NOTE in notes, notes
+    assert pg.evaluate("img2loc.last.fallback") is True
+    got = pg.evaluate("[img2loc.last.lat, img2loc.last.lon]")
+    assert abs(got[0] - want.lat) < 0.5 and abs(got[1] - want.lon) < 0.5
+    _shot(pg, "fallback-answer.png")
+    # A street view keeps the model's answer and says nothing of the kind.
+    pg.evaluate("img2loc.locateExample(0)")
+    _wait(app, "answers", 2)
+    assert FALLBACK_NOTE not in pg.inner_text("#notes")
+    assert not app.errors
+    pages.close()
+
+
 # ---------------------------------------------------------------------- 6. the map
 def test_map_legend_labels_pins_and_osm(open_app: Any) -> None:
     app = open_app(**DESKTOP)

@@ -25,7 +25,7 @@ from img2loc.data.places import cell_places
 from img2loc.errors import Img2locError
 from img2loc.files import dir_mode
 from img2loc.geo.cells import CellSet
-from img2loc.geo.decode import decode
+from img2loc.geo.decode import FALLBACK_BELOW, decode, split_in_domain
 from img2loc.geo.distance import geo_metrics
 from img2loc.inference.model_folder import (
     BROWSER_FILE,
@@ -83,6 +83,11 @@ def compare(
         "max_abs_diff": float(np.abs(ref.astype(np.float64) - new).max()) if ref.size else 0.0,
         "top_cell_agreement": float(np.mean(i_ref == i_new)) if ref.size else 1.0,
     }
+    (_, k_ref), (_, k_new) = split_in_domain(ref, cells), split_in_domain(new, cells)
+    if k_ref is not None and k_new is not None and ref.size:
+        # The fallback must fire on the same photos (the browser says it in words).
+        same = (k_ref < FALLBACK_BELOW) == (k_new < FALLBACK_BELOW)
+        out["fallback_agreement"] = float(np.mean(same))
     if lat is not None and lon is not None:
         m_ref = geo_metrics(la_ref, lo_ref, lat, lon)
         m_new = geo_metrics(la_new, lo_new, lat, lon)
@@ -94,12 +99,15 @@ def compare(
 def passes(cmp: dict[str, Any]) -> bool:
     """Whether a compressed model may ship (see MIN_TOP_AGREEMENT and MAX_ACC_LOSS)."""
     loss_ok = all(d >= -MAX_ACC_LOSS for d in cmp.get("acc_km_delta", {}).values())
-    return bool(cmp["top_cell_agreement"] >= MIN_TOP_AGREEMENT and loss_ok)
+    fallback_ok = cmp.get("fallback_agreement", 1.0) >= MIN_TOP_AGREEMENT
+    return bool(cmp["top_cell_agreement"] >= MIN_TOP_AGREEMENT and loss_ok and fallback_ok)
 
 
 def describe(cmp: dict[str, Any]) -> str:
     """One line of comparison figures for the export log."""
     s = f"top cell = fp32's on {cmp['top_cell_agreement']:.1%} of {cmp['n']} images"
+    if "fallback_agreement" in cmp:
+        s += f", same fallback on {cmp['fallback_agreement']:.1%}"
     s += f", max |diff| {cmp['max_abs_diff']:.2e}"
     if "acc_km_delta" in cmp:
         s += "; accuracy change " + ", ".join(
