@@ -135,6 +135,12 @@ def test_cli_distills_end_to_end_and_exports(tiny_data, tiny_ckpt, sharp, tmp_pa
     assert raw[CKPT_KEY]["model"]["backbone"] == "test_efficientnet"
     assert raw["hyper_parameters"]["teachers"] == [str(tiny_ckpt), str(sharp)]
     assert list((run / "checkpoints").glob("best-*.ckpt"))
+    # `--resume auto` continues the run, teachers reloaded from their paths.
+    teach = ["--teacher", str(tiny_ckpt), "--teacher", str(sharp)]
+    more = _distill(*teach, *args, "--trainer.max_epochs", "2", "--resume", "auto")
+    assert more.returncode == 0, more.stdout[-3000:] + more.stderr[-3000:]
+    resumed = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * raw["global_step"] > 0
 
     out = tmp_path / "model"
     exp = subprocess.run(

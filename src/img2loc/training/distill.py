@@ -81,9 +81,10 @@ class Teachers:
                     break
             else:
                 self.groups.append((model, [len(self.models) - 1]))
-        self.device = torch.device("cpu")
+        self.device: torch.device | None = None  # set by the first `to`
 
     def to(self, device: torch.device, channels_last: bool = False) -> Teachers:
+        """Move the teachers to the student's device (once; a no-op after)."""
         if device != self.device:
             for m in self.models:
                 m.to(device)
