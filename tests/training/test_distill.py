@@ -22,6 +22,7 @@ from img2loc.models.embed import embed_shards
 from img2loc.training.datamodule import FeatureDataModule, ShardDataModule
 from img2loc.training.distill import DistillTask, Teachers, distill_targets
 from img2loc.training.precheck import TrainSetupError
+from img2loc.training.task import GeoTask
 from tests.training.conftest import tiny_args
 
 EXE = str(Path(sys.executable).with_name("img2loc"))
@@ -199,3 +200,21 @@ def test_bad_teacher_is_one_line(tiny_data, tmp_path):
     _one_line_error(_distill(*args), "no teacher", "--teacher")
     bad = _distill("--teacher", str(tiny_data["cells"]), *args)
     _one_line_error(bad, str(tiny_data["cells"]), "not a checkpoint")
+
+
+def test_alpha_one_is_plain_training_and_bad_settings_are_refused(tiny_data, tiny_ckpt):
+    task = _task(tiny_data, [tiny_ckpt], alpha=1.0)
+    batch = _batch(tiny_data, task)
+    logits = torch.randn(len(batch["lat"]), len(task.cells), generator=torch.Generator())
+    mixed = task.compute_loss(logits, {**batch, "teacher": torch.rand_like(logits)})
+    torch.testing.assert_close(mixed, GeoTask.compute_loss(task, logits, batch))
+    half = _task(tiny_data, [tiny_ckpt], alpha=0.5)
+    assert not torch.allclose(
+        half.compute_loss(logits, {**batch, "teacher": torch.rand_like(logits)}), mixed
+    )
+    with pytest.raises(ValueError, match="alpha"):
+        _task(tiny_data, [tiny_ckpt], alpha=1.5)
+    with pytest.raises(ValueError, match=r"drop --model\.loss ce"):
+        _task(tiny_data, [tiny_ckpt], loss="ce")
+    with pytest.raises(ValueError, match="temperature"):
+        _task(tiny_data, [tiny_ckpt], temperature=0.0)
