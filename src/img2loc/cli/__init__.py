@@ -59,6 +59,9 @@ def _main(
 app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     train.train_cmd
 )
+app.command("distill", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    train.distill_cmd
+)
 app.command("embed")(train.embed_cmd)
 app.command("eval")(evaluate.eval_cmd)
 app.command("predict")(predict.predict_cmd)

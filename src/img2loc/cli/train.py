@@ -1,4 +1,5 @@
-"""`img2loc train` and `img2loc embed`: the commands that need the train extra."""
+"""`img2loc train`, `img2loc distill` and `img2loc embed`: the commands that need the train
+extra."""
 
 from __future__ import annotations
 
@@ -46,6 +47,58 @@ def train_cmd(
     from img2loc.training.cli import train
 
     ckpt_dir = train(args, resume)
+    typer.echo(f"checkpoints in {ckpt_dir}")
+
+
+def distill_cmd(
+    ctx: typer.Context,
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Teacher checkpoint (.ckpt from `img2loc train`); repeat it for an ensemble "
+            "(the mean of their cell probabilities). Replaces --model.teachers."
+        ),
+    ] = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option("-c", "--config", help="YAML config(s), e.g. configs/distill.yaml."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
+    ] = None,
+    help_all: Annotated[
+        bool,
+        typer.Option(
+            "--help-all",
+            help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Train a small student (Lite0 by default) on a teacher's cell probabilities.
+
+    Example: img2loc distill -c configs/distill.yaml --teacher big.ckpt
+    --data.shards shards/ --model.cells cells.json
+
+    The teachers run on the same augmented views the student sees; validation,
+    checkpoints and --resume are `img2loc train`'s, and the student's checkpoint
+    exports with `img2loc export`. Options as `img2loc train` (--help-all), plus
+    --model.alpha (weight of the true targets) and --model.temperature.
+    """
+    import json
+
+    from img2loc.training.precheck import check_distill_args
+
+    configs = list(config or [])
+    extra = [*ctx.args, "--help"] if help_all else list(ctx.args)
+    if teacher:
+        extra = ["--model.teachers", json.dumps([str(t) for t in teacher]), *extra]
+    args = [a for c in configs for a in ("--config", str(c))] + extra
+    check_distill_args(configs, extra, resume)  # before seconds of torch imports
+    from img2loc.training.cli import train
+    from img2loc.training.distill import DistillTask
+
+    ckpt_dir = train(args, resume, DistillTask, "img2loc distill", "runs/distill")
     typer.echo(f"checkpoints in {ckpt_dir}")
 
 

@@ -33,7 +33,6 @@ class _CLI(LightningCLI):
                 # Not needed by the datamodules (they read the epoch themselves); kept because
                 # a resumed run repeats an uninterrupted one exactly only with it.
                 "trainer.reload_dataloaders_every_n_epochs": 1,
-                "trainer.default_root_dir": "runs/default",
                 "trainer.log_every_n_steps": 10,
             }
         )
@@ -61,8 +60,17 @@ def _loggers(root: str) -> list[object]:
     return [CSVLogger(root, name="logs"), TensorBoardLogger(root, name="tb")]
 
 
-def train(args: list[str], resume: str | None = None) -> Path:
+def train(
+    args: list[str],
+    resume: str | None = None,
+    task: type[GeoTask] = GeoTask,
+    prog: str = "img2loc train",
+    root: str = "runs/default",
+) -> Path:
     """Run training with LightningCLI arguments; return the checkpoint folder.
+
+    ``task`` is the LightningModule class (``img2loc distill`` passes its subclass),
+    ``root`` the default ``--trainer.default_root_dir``.
 
     A bad option or input raises :class:`TrainSetupError` (one line), not LightningCLI's
     usage text.
@@ -70,14 +78,14 @@ def train(args: list[str], resume: str | None = None) -> Path:
     argv0, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI reads `args`, not our argv
     try:
         cli = _CLI(
-            GeoTask,
+            task,
             TrainDataModule,
             run=False,
             args=args,
             save_config_kwargs={"overwrite": True},
-            trainer_defaults={"callbacks": _callbacks()},
+            trainer_defaults={"callbacks": _callbacks(), "default_root_dir": root},
             seed_everything_default=0,
-            parser_kwargs={"prog": "img2loc train", "exit_on_error": False},
+            parser_kwargs={"prog": prog, "exit_on_error": False},
         )
     except ArgumentError as e:
         raise TrainSetupError(f"{' '.join(str(e).split())} ({OPTIONS_TIP})") from None

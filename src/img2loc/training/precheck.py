@@ -89,6 +89,36 @@ def check_train_args(configs: list[Path], args: list[str], resume: str | None) -
             raise TrainSetupError(f"{what} {path}: no such file")
 
 
+def check_distill_args(configs: list[Path], args: list[str], resume: str | None) -> None:
+    """:func:`check_train_args`, and the teachers (``--model.teachers``) exist."""
+    import yaml
+
+    check_train_args(configs, args, resume)
+    if any(
+        a in ("-h", "--help", "--model") or a.startswith(("--print_config", "--model="))
+        for a in args
+    ):
+        return
+    teachers = _value(_load_configs(configs), args, "model", "teachers")
+    if isinstance(teachers, str):  # from the command line: a YAML/JSON list
+        try:
+            teachers = yaml.safe_load(teachers)
+        except yaml.YAMLError:
+            teachers = [teachers]
+    if isinstance(teachers, str):
+        teachers = [teachers]
+    if not teachers:
+        raise TrainSetupError(
+            "no teacher: pass --teacher CKPT (a checkpoint from `img2loc train`; "
+            "repeat it for an ensemble)"
+        )
+    for t in teachers:
+        if not Path(str(t)).is_file():
+            raise TrainSetupError(
+                f"--teacher {t}: no such file (pass a .ckpt written by `img2loc train`)"
+            )
+
+
 def _check_cells(cells: Any) -> None:
     from img2loc.data.cells import read_cells
 
