@@ -10,24 +10,31 @@ import typer
 
 from img2loc.cli.common import fail
 
+# The options `train` and `distill` share (both run LightningCLI over the same configs).
+ConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-c", "--config", help="YAML config(s), e.g. configs/lite0.yaml, configs/distill.yaml."
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
+]
+HelpAllOpt = Annotated[
+    bool,
+    typer.Option(
+        "--help-all",
+        help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
+    ),
+]
+
 
 def train_cmd(
     ctx: typer.Context,
-    config: Annotated[
-        list[Path] | None,
-        typer.Option("-c", "--config", help="YAML config(s), e.g. configs/lite0.yaml."),
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
-    ] = None,
-    help_all: Annotated[
-        bool,
-        typer.Option(
-            "--help-all",
-            help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
-        ),
-    ] = False,
+    config: ConfigOpt = None,
+    resume: ResumeOpt = None,
+    help_all: HelpAllOpt = False,
 ) -> None:
     """Train a model: LightningCLI options --model.*, --data.*, --trainer.* override the YAML.
 
@@ -59,21 +66,9 @@ def distill_cmd(
             "(the mean of their cell probabilities). Replaces --model.teachers."
         ),
     ] = None,
-    config: Annotated[
-        list[Path] | None,
-        typer.Option("-c", "--config", help="YAML config(s), e.g. configs/distill.yaml."),
-    ] = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(help="Continue a run: 'auto' (its last.ckpt) or a checkpoint path."),
-    ] = None,
-    help_all: Annotated[
-        bool,
-        typer.Option(
-            "--help-all",
-            help="Show every --model.*, --data.* and --trainer.* option (LightningCLI) and exit.",
-        ),
-    ] = False,
+    config: ConfigOpt = None,
+    resume: ResumeOpt = None,
+    help_all: HelpAllOpt = False,
 ) -> None:
     """Train a small student (Lite0 by default) on a teacher's cell probabilities.
 
