@@ -114,7 +114,7 @@ export class Assist {
 
   show() {
     const cells = this.app.model.cells;
-    const res = summarize(meanProbs(this.views, cells), cells, { rule: 'score', topK: 5 });
+    const res = summarize(meanProbs(this.views, cells.n), cells, { rule: 'score', topK: 5 });
     this.map.clear();
     this.map.heat(cells, res.dist);
     this.map.marker(res.lat, res.lon, 'guess', { text: res.place || res.token, tip: `score-optimal guess: expected ${Math.round(res.expected)} points` });

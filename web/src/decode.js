@@ -225,12 +225,16 @@ export function decode(probs, cells, rule = 'hierarchical') {
   throw new Error(`unknown decoding rule ${rule}; choose hierarchical or score`);
 }
 
-/** Element-wise mean of several probability vectors (multi-view); the largest in-domain weight. */
-export function meanProbs(list, cells = null) {
+/**
+ * Element-wise mean of several probability vectors (multi-view); with `nCells` and rows of
+ * nCells + 1 values, the last (the in-domain weight) is the views' largest
+ * (img2loc.geo.views.combine_views).
+ */
+export function meanProbs(list, nCells = null) {
   const out = new Float64Array(list[0].length);
   for (const p of list) for (let i = 0; i < out.length; i++) out[i] += p[i];
   const res = out.map((v) => v / list.length);
-  if (cells !== null && res.length === cells.n + 1) res[cells.n] = Math.max(...list.map((p) => p[cells.n]));
+  if (nCells !== null && res.length === nCells + 1) res[nCells] = Math.max(...list.map((p) => p[nCells]));
   return res;
 }
 

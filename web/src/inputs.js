@@ -2,6 +2,7 @@
 // computes them: one input for an ordinary photo; for a 360° panorama, one per rendered view
 // (4 headings at 100°), whose probabilities are then averaged (combineViews) before decoding,
 // as `img2loc predict` does. Pure functions: they run in Node for the parity tests.
+import { meanProbs } from './decode.js';
 import { jpegDraftScale, preprocessRgb, reduce } from './preprocess.js';
 import { DEFAULT_FOV, DEFAULT_PANO_VIEWS, detectPanorama, isEquirectangularSize, panoWidthFor, panoramaViews } from './panorama.js';
 
@@ -29,13 +30,7 @@ export function modelInputs(rgb, w, h, cfg, { isJpeg = false, head = null, panoV
 /** One place from several views' probabilities: their mean (img2loc.geo.views, "mean"),
  * cast to float32 as the predictor hands it to decoding. */
 export function combineViews(list, nCells = null) {
-  if (list.length === 1) return list[0];
-  const out = new Float64Array(list[0].length);
-  for (const p of list) for (let i = 0; i < out.length; i++) out[i] += p[i];
-  const res = Float32Array.from(out, (v) => v / list.length);
-  // A place keeps its views' largest in-domain weight (img2loc.geo.views.combine_views).
-  if (nCells !== null && res.length === nCells + 1) res[nCells] = Math.max(...list.map((p) => p[nCells]));
-  return res;
+  return list.length === 1 ? list[0] : Float32Array.from(meanProbs(list, nCells));
 }
 
 /** The smallest side Python decodes a w x h JPEG at (its draft request), for big photos. */

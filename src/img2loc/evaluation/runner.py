@@ -166,7 +166,9 @@ class Collector:
             self.out.group_cell = {r: np.full(g, -1, np.int64) for r in DECODERS}
             self.out.group_point = {r: _nan_points(g) for r in DECODERS}
             self.out.group_views = np.zeros(g, np.int64)
-        self._carry: tuple[int, NDArray[np.float64], int, float | None] | None = None
+        # Largest in-domain weight of each place's views (a model with an in-domain score).
+        self.group_keep: NDArray[np.float64] | None = None
+        self._carry: tuple[int, NDArray[np.float64], int] | None = None
 
     def add(self, rows: NDArray[np.int64], x: NDArray[np.float32]) -> None:
         """Run the model on one batch and record what it says."""
@@ -199,47 +201,31 @@ class Collector:
 
     def _add_views(self, codes: NDArray[np.int64], probs: NDArray[np.float32]) -> None:
         n = len(self.model.cells)
-        # A place keeps its views' largest in-domain weight (see img2loc.geo.views).
-        keep = probs[:, n] if probs.shape[1] == n + 1 else None
+        if probs.shape[1] == n + 1:
+            # A place keeps its views' largest in-domain weight (see img2loc.geo.views);
+            # codes index places globally, so a place split across batches needs no carry.
+            if self.group_keep is None:
+                self.group_keep = np.zeros(self.group_first.size)
+            np.maximum.at(self.group_keep, codes, probs[:, n])
         seg, sums, counts = segment_sums(view_values(probs[:, :n], self.aggregate), codes)
-        best = (
-            np.maximum.reduceat(keep, np.r_[0, np.cumsum(counts)[:-1]]).astype(np.float64)
-            if keep is not None
-            else None
-        )
         if self._carry is not None:
-            code, s, c, b = self._carry
+            code, s, c = self._carry
             if seg[0] == code:
                 sums[0] += s
                 counts[0] += c
-                if best is not None and b is not None:
-                    best[0] = max(best[0], b)
             else:
-                self._finish_groups(
-                    np.array([code]), s[None], np.array([c]), None if b is None else np.array([b])
-                )
+                self._finish_groups(np.array([code]), s[None], np.array([c]))
         # The batch's last place may go on in the next batch.
-        self._carry = (
-            int(seg[-1]),
-            sums[-1],
-            int(counts[-1]),
-            None if best is None else float(best[-1]),
-        )
+        self._carry = (int(seg[-1]), sums[-1], int(counts[-1]))
         if seg.size > 1:
-            self._finish_groups(
-                seg[:-1], sums[:-1], counts[:-1], None if best is None else best[:-1]
-            )
+            self._finish_groups(seg[:-1], sums[:-1], counts[:-1])
 
     def _finish_groups(
-        self,
-        codes: NDArray[np.int64],
-        sums: NDArray[np.float64],
-        counts: NDArray[np.int64],
-        keep: NDArray[np.float64] | None = None,
+        self, codes: NDArray[np.int64], sums: NDArray[np.float64], counts: NDArray[np.int64]
     ) -> None:
         p = views_to_probs(sums, counts, self.aggregate)
-        if keep is not None:
-            p = np.c_[p, keep]
+        if self.group_keep is not None:
+            p = np.c_[p, self.group_keep[codes]]
         o = self.out
         for rule, fn in DECODERS.items():
             (
@@ -257,10 +243,8 @@ class Collector:
     def finish(self) -> Predictions:
         """Close the last open place and return the predictions."""
         if self._carry is not None:
-            code, s, c, b = self._carry
-            self._finish_groups(
-                np.array([code]), s[None], np.array([c]), None if b is None else np.array([b])
-            )
+            code, s, c = self._carry
+            self._finish_groups(np.array([code]), s[None], np.array([c]))
             self._carry = None
         return self.out
 

@@ -21,7 +21,7 @@ answer keeps (near 1 for photos like its training photos, near 0 for photos unli
 of them; see :mod:`img2loc.models.domain`). Rows of ``n_cells + 1`` values carry it, and
 every rule here then answers from the leaf distribution ``w * model + (1 - w) * prior``,
 where the prior is the cells' share of where people take photos (:attr:`CellSet.prior`).
-Views of a place average ``w`` like the probabilities (:mod:`img2loc.geo.views`). The
+A place seen from several views keeps their largest ``w`` (:mod:`img2loc.geo.views`). The
 ``seed`` rule thresholds raw cell probabilities and ignores ``w``.
 """
 

@@ -42,7 +42,7 @@ from img2loc.inference.preprocess import PreprocessConfig
 from img2loc.inference.stream import run_stream
 
 #: What a fallback answer says (see :attr:`Prediction.fallback`). One home: the predict
-#: table, the API's ``note`` and the web app (web/src/locate.js) show these words.
+#: table, the API's ``note`` and the web app (web/src/answer.js) show these words.
 FALLBACK_NOTE = (
     "unlike the street photos this model learned from: guessing where photos are usually taken"
 )

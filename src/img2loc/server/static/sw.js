@@ -9,13 +9,13 @@
 // * Responses from hosts that send no cross-origin isolation headers get them here, so a
 //   static host without those headers still runs the model with threads from the second
 //   visit on (the page says when it runs on one thread).
-const VERSION = 'd1e47b482606';
+const VERSION = '578620815f0c';
 const PRECACHE = [
  "./",
  "./assets/countries-50m-BphFPm15.json",
  "./assets/index-BUIRn96s.css",
- "./assets/index-O3v9n2MU.js",
- "./assets/libheif-bundle-BxINMOyl.js",
+ "./assets/index-BzfDJcao.js",
+ "./assets/libheif-bundle-D7VHfpN4.js",
  "./icon-192.png",
  "./icon-512.png",
  "./icon.svg",
